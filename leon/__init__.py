@@ -1,0 +1,3 @@
+"""leon: a terminal chat client for Claude with local memory."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from leon.cli import main
+
+sys.exit(main())

@@ -1,0 +1,132 @@
+"""What the turn loop reports while it works, as past-tense facts. The CLI prints them
+(``--json`` as lines of JSON), the TUI draws them; neither reaches into the loop."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class AgentEvent:
+    """Base of every event; ``kind`` names it in JSON output."""
+
+    kind: str = field(init=False, default="event")
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"] = self.kind
+        return data
+
+
+@dataclass
+class UserMessageStored(AgentEvent):
+    """The user's message is safely in the database (before the model is called)."""
+
+    message_id: int
+    checkpoint_id: int
+    text: str
+    kind: str = field(init=False, default="user_message")
+
+
+@dataclass
+class TextStreamed(AgentEvent):
+    """A fragment of the reply arrived."""
+
+    text: str
+    kind: str = field(init=False, default="text")
+
+
+@dataclass
+class ToolCallStarted(AgentEvent):
+    """The model asked for a tool; it is about to run."""
+
+    tool_use_id: str
+    name: str
+    input: dict[str, Any]
+    kind: str = field(init=False, default="tool_call")
+
+
+@dataclass
+class ToolCallFinished(AgentEvent):
+    """A tool returned; ``output`` is what the model will see."""
+
+    tool_use_id: str
+    name: str
+    is_error: bool
+    output: str
+    bytes: int
+    meta: dict[str, Any] = field(default_factory=dict)
+    kind: str = field(init=False, default="tool_result")
+
+
+@dataclass
+class MessageStored(AgentEvent):
+    """A reply or a set of tool results was stored with a checkpoint."""
+
+    message_id: int
+    checkpoint_id: int
+    role: str
+    status: str
+    kind: str = field(init=False, default="message_stored")
+
+
+@dataclass
+class Retried(AgentEvent):
+    """The API refused for now (rate limit, overload, dropped connection); retrying."""
+
+    attempt: int
+    delay: float
+    reason: str
+    status: int | None = None
+    kind: str = field(init=False, default="retry")
+
+
+@dataclass
+class UsageRecorded(AgentEvent):
+    """Tokens the API reported for one call."""
+
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+    latency_ms: float
+    estimated_tokens: int | None = None
+    kind: str = field(init=False, default="usage")
+
+
+@dataclass
+class MemoryEvent(AgentEvent):
+    """Pruning, compaction, spill, guard: ``event`` names it, ``data`` has the numbers."""
+
+    event: str
+    data: dict[str, Any]
+    kind: str = field(init=False, default="memory")
+
+
+@dataclass
+class ReplyInterrupted(AgentEvent):
+    """The reply was cut off; what arrived is kept, marked interrupted."""
+
+    message_id: int
+    reason: str
+    kind: str = field(init=False, default="interrupted")
+
+
+@dataclass
+class TurnFinished(AgentEvent):
+    """The model ended its turn."""
+
+    stop_reason: str
+    text: str
+    kind: str = field(init=False, default="turn_finished")
+
+
+@dataclass
+class TurnFailed(AgentEvent):
+    """The turn stopped on an error; the user's message is kept."""
+
+    error: str
+    status: int | None = None
+    kind: str = field(init=False, default="error")

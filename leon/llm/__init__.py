@@ -1,0 +1,1 @@
+"""Model providers: the Anthropic SDK and an offline demo model."""

@@ -1,0 +1,210 @@
+"""Opening a leon database safely: refuse what we must not touch, then migrate forward.
+
+Before anything writes, the file is checked read-only: a file that is not SQLite, that
+SQLite cannot read, or whose ``PRAGMA user_version`` is newer than this code knows is
+refused with a :class:`StoreError` that names the file and what to do — and the file is
+left exactly as it was. Only then is it opened for writing (WAL, ``busy_timeout``,
+foreign keys) and migrated forward one version at a time, each step in a transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import aiosqlite
+
+from leon.paths import make_private_dir
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS = 5000
+
+
+class StoreError(Exception):
+    """A database problem a user must act on; ``str()`` is one line naming the file."""
+
+
+def _probe(path: Path, name: str, known_version: int) -> int:
+    """Check an existing file without modifying it; return its schema version."""
+    if not path.exists() or path.stat().st_size == 0:
+        return 0
+    with open(path, "rb") as fh:
+        header = fh.read(16)
+    if header != SQLITE_HEADER:
+        raise StoreError(
+            f"{path} is not a SQLite database (the {name} store). Move it aside "
+            f"(e.g. mv '{path}' '{path}.bad') and leon will create a new one; it was not changed."
+        )
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc).lower():
+            raise StoreError(_locked_message(path)) from None
+        raise StoreError(
+            f"{path} is damaged ({exc}). Run `leon doctor`; to start afresh move it aside "
+            f"(mv '{path}' '{path}.bad'). It was not changed."
+        ) from None
+    if version > known_version:
+        raise StoreError(
+            f"{path} has schema version {version}, newer than this leon understands "
+            f"({known_version}). Upgrade leon (pip install -U leon); the file was not changed."
+        )
+    return version
+
+
+def _locked_message(path: Path) -> str:
+    return (
+        f"{path} is locked by another process (is another leon writing to it?). "
+        "Close it and try again."
+    )
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite does: SQLite gives its -wal and -shm
+    files the same mode as the main file, so the whole set stays private."""
+    if path.exists():
+        if (path.stat().st_mode & 0o777) != 0o600:
+            path.chmod(0o600)
+        return
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    os.close(fd)
+
+
+async def open_database(
+    path: Path, name: str, migrations: Sequence[str]
+) -> aiosqlite.Connection:
+    """Open (creating if needed) and migrate one database. Raises :class:`StoreError`."""
+    make_private_dir(path.parent)
+    current = await asyncio.to_thread(_probe, path, name, len(migrations))
+    _create_private_file(path)
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = aiosqlite.Row
+    try:
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        await conn.execute("PRAGMA journal_mode = WAL")
+        # NORMAL is durable across application crashes in WAL mode; only an OS crash can
+        # lose the last transactions, never corrupt the file.
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        # Keep the WAL from sitting at its high-water mark between checkpoints.
+        await conn.execute("PRAGMA journal_size_limit = 1048576")
+        await _migrate(conn, path, current, migrations)
+    except sqlite3.OperationalError as exc:
+        await conn.close()
+        if "locked" in str(exc).lower() or "busy" in str(exc).lower():
+            raise StoreError(_locked_message(path)) from None
+        raise StoreError(f"{path}: cannot open the {name} store: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        await conn.close()
+        raise StoreError(f"{path} is damaged ({exc}). Run `leon doctor`.") from None
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+async def _migrate(
+    conn: aiosqlite.Connection, path: Path, current: int, migrations: Sequence[str]
+) -> None:
+    for version in range(current, len(migrations)):
+        script = migrations[version]
+        try:
+            await conn.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version + 1};\nCOMMIT;"
+            )
+        except sqlite3.Error:
+            with contextlib.suppress(sqlite3.Error):
+                await conn.execute("ROLLBACK")
+            raise
+
+
+class Database:
+    """One open connection with a write lock: aiosqlite serialises calls on one thread,
+    but a multi-statement write must not interleave with another task's."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path):
+        self.conn = conn
+        self.path = path
+        self._lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error or cancellation)."""
+        async with self._lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                await asyncio.shield(self.conn.execute("ROLLBACK"))
+                raise
+            else:
+                await asyncio.shield(self.conn.execute("COMMIT"))
+
+    async def fetchall(self, sql: str, params: Sequence[object] = ()) -> list[aiosqlite.Row]:
+        async with self.conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def fetchone(self, sql: str, params: Sequence[object] = ()) -> aiosqlite.Row | None:
+        async with self.conn.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def execute(self, sql: str, params: Sequence[object] = ()) -> None:
+        """One statement, in its own (implicit) transaction."""
+        async with self._lock:
+            await self.conn.execute(sql, params)
+
+    async def checkpoint_wal(self) -> None:
+        """Fold the WAL back into the database and truncate it (call when idle)."""
+        async with self._lock:
+            await self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    def size_bytes(self) -> int:
+        """Bytes on disk: the database file plus its WAL."""
+        total = 0
+        for suffix in ("", "-wal"):
+            p = Path(str(self.path) + suffix)
+            if p.exists():
+                total += p.stat().st_size
+        return total
+
+
+class BaseStore:
+    """Open/close and health checks shared by the three stores."""
+
+    NAME = ""
+    MIGRATIONS: Sequence[str] = ()
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    @classmethod
+    async def open(cls, path: Path):  # type: ignore[no-untyped-def]
+        conn = await open_database(path, cls.NAME, cls.MIGRATIONS)
+        return cls(Database(conn, path))
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    @property
+    def path(self) -> Path:
+        return self.db.path
+
+    async def integrity_check(self) -> str:
+        row = await self.db.fetchone("PRAGMA integrity_check")
+        return row[0] if row else "no answer"
+
+    async def schema_version(self) -> int:
+        row = await self.db.fetchone("PRAGMA user_version")
+        return int(row[0]) if row else 0

@@ -1,0 +1,105 @@
+"""Plain dataclasses the store hands out. Nothing above the store sees a row or SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+THREAD_KINDS = ("general", "scoped", "subagent", "oneshot")
+THREAD_STATUSES = ("active", "completed", "archived")
+EPHEMERAL_KINDS = ("subagent", "oneshot")
+
+
+@dataclass
+class Thread:
+    id: str
+    title: str
+    kind: str
+    status: str
+    parent_id: str | None
+    name: str | None
+    day: str | None
+    agent: str
+    model: str
+    system_hash: str | None
+    tools_hash: str | None
+    head_checkpoint_id: int | None
+    message_count: int
+    created_at: float
+    updated_at: float
+    completed_at: float | None = None
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.name or f"{self.kind} {self.id}"
+
+
+@dataclass
+class Message:
+    id: int
+    thread_id: str
+    parent_id: int | None
+    role: str
+    content: list[dict[str, Any]]
+    status: str
+    tokens: int | None
+    pinned: bool
+    created_at: float
+
+    @property
+    def text(self) -> str:
+        """The message's text blocks joined (tool blocks left out)."""
+        return "".join(b.get("text", "") for b in self.content if b.get("type") == "text")
+
+    def to_api(self) -> dict[str, Any]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass
+class Checkpoint:
+    id: int
+    thread_id: str
+    parent_id: int | None
+    message_id: int | None
+    summary_id: int | None
+    kind: str
+    label: str | None
+    created_at: float
+
+
+@dataclass
+class Summary:
+    id: int
+    thread_id: str
+    upto_message_id: int
+    previous_id: int | None
+    text: str
+    model: str
+    messages_replaced: int
+    tokens_before: int
+    tokens_after: int
+    created_at: float
+
+
+@dataclass
+class Event:
+    id: int
+    thread_id: str | None
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+
+
+@dataclass
+class UsageRecord:
+    id: int
+    thread_id: str | None
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cache_creation_tokens: int
+    cache_read_tokens: int
+    estimated_tokens: int | None
+    latency_ms: float
+    retries: int
+    created_at: float
