@@ -363,8 +363,10 @@ async def test_sse_error_before_output_is_retried(
 
 
 async def test_timeout_before_output_is_retried(fake_api: FakeAnthropic) -> None:
-    p = AnthropicProvider(fake_api.api_key, fake_api.base_url, base_delay=0.01, timeout=0.3)
-    fake_api.script(disconnect(delay=1.0), text("in time"))
+    # Generous margins: the first answer comes 4 s late against a 1 s timeout, so the test
+    # holds on a loaded 2-core CI machine too.
+    p = AnthropicProvider(fake_api.api_key, fake_api.base_url, base_delay=0.01, timeout=1.0)
+    fake_api.script(disconnect(delay=4.0), text("in time"))
     try:
         events = await collect(p, make_request())
     finally:
