@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", "-m", dest="run_model")
     run.add_argument("--workspace", "-w", dest="run_workspace", type=Path)
     run.add_argument("--json", action="store_true", help="print events as JSON lines")
+    run.add_argument("--yes", "-y", action="store_true",
+                     help="allow every file change and command without asking (otherwise only "
+                     "what [permissions] allow in config.toml permits)")
 
     th = sub.add_parser("threads", help="list, show, rename, export, import, remove threads")
     ts = th.add_subparsers(dest="threads_cmd", metavar="ACTION", required=True)
@@ -57,19 +60,58 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
     imp = ts.add_parser("import", help="restore a json export")
     imp.add_argument("file", help="a json export, or - for stdin")
-    rm = ts.add_parser("rm", help="delete a thread and its history")
+    rm = ts.add_parser("rm", help="delete a thread and its history (archived first)")
     rm.add_argument("thread")
     rm.add_argument("--yes", "-y", action="store_true", help="do not ask")
+    rs = ts.add_parser("restore", help="bring back a thread from its archive (gc and rm "
+                       "archive every thread they delete)")
+    rs.add_argument("archive", nargs="?", help="archive file, or a thread id (its newest archive)")
+    rs.add_argument("--list", action="store_true", help="list the archive files")
 
     ck = sub.add_parser("checkpoints", help="the checkpoints of a thread")
     ck.add_argument("thread")
     rb = sub.add_parser("rollback", help="move a thread's head to a checkpoint (deletes nothing)")
     rb.add_argument("thread")
     rb.add_argument("checkpoint", type=int)
+    rb.add_argument("--files", action="store_true",
+                    help="also restore the files tools changed after the checkpoint")
+    rb.add_argument("--force", action="store_true",
+                    help="with --files: restore even files changed outside leon since")
     rf = sub.add_parser("rollforward", help="move a thread's head forward again after a rollback")
     rf.add_argument("thread")
 
     sub.add_parser("doctor", help="check databases, config and API key")
+
+    gc = sub.add_parser("gc", help="apply retention: archive and delete old ephemeral and "
+                        "archived threads, orphans; reclaim the space")
+    gc.add_argument("--dry-run", action="store_true", help="say what would go and how many "
+                    "bytes; change nothing")
+    gc.add_argument("--json", action="store_true")
+    st = sub.add_parser("stats", help="threads, messages, database, spill and archive sizes, "
+                        "blobs, memory")
+    st.add_argument("--json", action="store_true")
+    st.add_argument("--history", action="store_true", help="the sample each start recorded")
+    st.add_argument("--limit", type=int, default=50, help="samples with --history")
+
+    cp = sub.add_parser("compact", help="summarise a thread's older turns now (re-arms "
+                        "automatic compaction)")
+    cp.add_argument("thread")
+
+    sb = sub.add_parser("sandbox", help="the working directories tools run in, and their leases")
+    sbs = sb.add_subparsers(dest="sandbox_cmd", metavar="ACTION", required=True)
+    sbl = sbs.add_parser("ls", help="list sandboxes with their lease")
+    sbl.add_argument("--all", "-a", action="store_true", help="include removed sandboxes")
+    sbshow = sbs.add_parser("show", help="a sandbox's leases, lease events and commands")
+    sbshow.add_argument("sandbox", help="sandbox id, thread id, or a prefix of either")
+    sbrm = sbs.add_parser("rm", help="delete a sandbox's directory")
+    sbrm.add_argument("sandbox", help="sandbox id, thread id, or a prefix of either")
+    sbrm.add_argument("--force", action="store_true", help="even if a live leon holds its lease")
+    sbgc = sbs.add_parser("gc", help="reap stale leases, remove finished and orphan sandboxes")
+    sbgc.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
+
+    ib = sub.add_parser("inbox", help="unread messages: replies, sub-agent and `leon run` outcomes")
+    ib.add_argument("--mark-read", action="store_true", help="mark the listed messages read")
+    ib.add_argument("--limit", type=int, default=50)
 
     cfg = sub.add_parser("config", help="show or change settings")
     cs = cfg.add_subparsers(dest="config_cmd", metavar="ACTION", required=True)
@@ -97,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_FAILED
+    except Exception as exc:  # a bug: one line here, the traceback in the private log
+        from leon.crashlog import one_line
+
+        print(f"leon: {one_line(exc)}", file=sys.stderr)
         code = EXIT_FAILED
     return code
 

@@ -14,10 +14,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from leon import memory_commands, tool_commands
 from leon.agent import events as ev
 from leon.agent.turn import TurnError
 from leon.cli import EXIT_FAILED, EXIT_USAGE
 from leon.config import ConfigError, Settings, describe_keys, load_settings
+from leon.lifecycle import commands as lifecycle_commands
 from leon.paths import Paths, default_paths
 from leon.store import NotFound, Stores, StoreError
 from leon.store.export import export_json, export_markdown, import_json
@@ -48,7 +50,10 @@ async def dispatch(args: argparse.Namespace) -> int:
         handler = {
             "run": run_command, "threads": threads_command, "checkpoints": checkpoints_command,
             "rollback": rollback_command, "rollforward": rollforward_command,
-            "doctor": doctor_command,
+            "doctor": doctor_command, "sandbox": tool_commands.sandbox_command,
+            "inbox": tool_commands.inbox_command,
+            "compact": memory_commands.compact_command,
+            "gc": lifecycle_commands.gc_command, "stats": lifecycle_commands.stats_command,
         }[command]
         return await handler(args, stores, paths, settings)
     except NotFound as exc:
@@ -89,13 +94,21 @@ async def run_command(args: argparse.Namespace, stores: Stores, paths: Paths,
     thread_name = args.run_thread or args.thread
     thread = await resolve_thread(stores, thread=thread_name, kind=None if thread_name else "oneshot",
                                   model=choice.model)
-    agent = await make_agent(stores, paths, settings, choice, thread, workspace)
+    from leon.agent.policy import NonInteractiveAsker
+
+    agent = await make_agent(stores, paths, settings, choice, thread, workspace,
+                             asker=NonInteractiveAsker(yes=args.yes))
     as_json = args.json
     if choice.notice:
         if as_json:
             _print_json({"kind": "notice", "text": choice.notice})
         else:
             print(f"leon: {choice.notice}", file=sys.stderr)
+    for line in lifecycle_commands.startup_lines(paths):  # housekeeping: one line per kind
+        if as_json:
+            _print_json({"kind": "notice", "text": line})
+        else:
+            print(f"leon: {line}", file=sys.stderr)
     agent.subscribe(_json_printer if as_json else _TextPrinter())
 
     task = asyncio.current_task()
@@ -113,9 +126,11 @@ async def run_command(args: argparse.Namespace, stores: Stores, paths: Paths,
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGTERM)
+        await asyncio.shield(agent.close())  # release the sandbox lease
     if thread.kind == "oneshot":
         await stores.leon.update_thread(thread.id, status="completed")
     if as_json:
+        _print_json(memory_commands.gauge_line(await agent.gauge()))
         _print_json({"kind": "done", "thread": thread.id, "stop_reason": result.stop_reason})
     elif not result.text.endswith("\n"):
         print()
@@ -156,12 +171,14 @@ def _describe(event: ev.AgentEvent) -> None:
         print(f"\n· {event.name}({args[:120]})", file=sys.stderr)
     elif isinstance(event, ev.ToolCallFinished):
         state = "error" if event.is_error else "ok"
+        if event.meta.get("permission") == "denied":
+            state = "denied: allow it with --yes or [permissions] allow in config.toml"
         print(f"  {state}, {_size(event.bytes)}", file=sys.stderr)
     elif isinstance(event, ev.Retried):
         print(f"\nleon: {event.reason}; retrying in {event.delay:.1f}s (attempt {event.attempt})",
               file=sys.stderr)
     elif isinstance(event, ev.MemoryEvent):
-        print(f"\nleon: {event.event}: {json.dumps(event.data)}", file=sys.stderr)
+        print(f"\nleon: {memory_commands.describe_memory_event(event)}", file=sys.stderr)
 
 
 def _size(n: int) -> str:
@@ -197,6 +214,8 @@ async def threads_command(args: argparse.Namespace, stores: Stores, paths: Paths
             print(f"{t.id}  {_when(t.updated_at)}  {t.kind:<8} {t.status:<9} "
                   f"{t.message_count:>5} msgs  {t.display_title}")
         return 0
+    if action == "restore":
+        return await lifecycle_commands.restore_command(args, stores, paths)
     if action == "import":
         return await import_command(args, stores)
     thread = await store.find_thread(args.thread)
@@ -238,8 +257,7 @@ async def threads_command(args: argparse.Namespace, stores: Stores, paths: Paths
             if answer.strip().lower() not in ("y", "yes"):
                 print("kept")
                 return 0
-        await store.delete_thread(thread.id)
-        print(f"deleted {thread.id}")
+        await lifecycle_commands.rm_command(stores, paths, thread)
         return 0
     raise AssertionError(action)
 
@@ -299,6 +317,12 @@ async def _ancestors(store: Any, thread_id: str, checkpoint_id: int | None) -> l
 async def rollback_command(args: argparse.Namespace, stores: Stores, paths: Paths,
                            settings: Settings) -> int:
     thread = await stores.leon.find_thread(args.thread)
+    if args.files:
+        if not await tool_commands.rollback_files(stores, thread.id, args.checkpoint, args.force):
+            return EXIT_FAILED
+    elif args.force:
+        err("--force only makes sense with --files")
+        return EXIT_USAGE
     target = await stores.leon.rollback(thread.id, args.checkpoint)
     print(f"{thread.id}: head moved to checkpoint {target.id} ({target.kind}); nothing was "
           f"deleted — `leon rollforward {thread.id}` moves it forward again")
@@ -332,6 +356,7 @@ async def doctor_command(args: argparse.Namespace, stores: Stores, paths: Paths,
               f"mode {mode[2:]}, {_size(store.db.size_bytes())}")
     print(f"ok     config: {paths.config if paths.config.exists() else 'none (defaults)'}; "
           f"model {settings['model']}")
+    problems += tool_commands.doctor_agents(paths)
     if os.environ.get("ANTHROPIC_API_KEY", "").strip():
         base = os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
         print(f"ok     ANTHROPIC_API_KEY is set; API at {base}")

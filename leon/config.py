@@ -60,6 +60,12 @@ KEYS: dict[str, Key] = {
         Key("model", str, DEFAULT_MODEL, "Claude model used when --model is not given ('demo' for the offline model)."),
         Key("max_tokens", int, 8192, "Most tokens the model may write in one reply.", 1, 128_000),
         Key("system_prompt", str, "", "Extra instructions appended to leon's system prompt."),
+        # Read by the TUI (leon/ui); registered here so config.toml may set them before the
+        # UI is imported.
+        Key("ui.theme", str, "leon-dark", "Colour theme of the TUI: a built-in Textual theme "
+            "or the name of a theme file in leon's themes/ or LEON_HOME/themes/."),
+        Key("ui.keymap", list, [], "Key overrides for the TUI as 'binding-id=key' strings, "
+            "e.g. ['chat.threads=ctrl+t']; the help screen (F1) lists the ids."),
     ]
 }
 
@@ -251,3 +257,10 @@ def describe_keys() -> str:
         k = KEYS[name]
         lines.append(f"{name} = {k.default!r}  # {k.doc} ({k.describe_range()})")
     return "\n".join(lines)
+
+
+# Layers that own keys register them on import; they must be in KEYS before a
+# config.toml is parsed, so import them here (they only need Key and register above).
+from leon.agent import keys as _agent_keys  # noqa: E402,F401
+from leon.memory import settings as _memory_settings  # noqa: E402,F401
+from leon.lifecycle import keys as _lifecycle_keys  # noqa: E402,F401

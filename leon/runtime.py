@@ -7,7 +7,9 @@ import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from leon.agent.permissions import Asker
 from leon.agent.tools import ToolRegistry, read_only_tools
 from leon.agent.turn import Agent
 from leon.config import Settings
@@ -53,9 +55,12 @@ def today(now: dt.datetime | None = None) -> str:
 
 
 async def resolve_thread(stores: Stores, *, thread: str | None = None, kind: str | None = None,
-                         continue_last: bool = False, model: str = "") -> Thread:
+                         continue_last: bool = False, model: str = "",
+                         settings: Settings | None = None) -> Thread:
     """``--thread NAME`` → that scoped thread (made on first use); ``-c`` → the latest;
-    ``kind='oneshot'`` → a new ephemeral thread; otherwise today's general thread."""
+    ``kind='oneshot'`` → a new ephemeral thread; otherwise the general thread of the
+    current day (``[lifecycle]``: :func:`leon.lifecycle.rollover.general_thread`).
+    ``settings`` default to config.toml's."""
     store = stores.leon
     if thread:
         found = await store.thread_by_name(thread)
@@ -71,22 +76,59 @@ async def resolve_thread(stores: Stores, *, thread: str | None = None, kind: str
             return latest
     if kind == "oneshot":
         return await store.create_thread("oneshot", model=model)
-    day = today()
-    general = await store.general_thread(day)
-    if general is None:
-        general = await store.create_thread("general", day=day, title=f"General {day}",
-                                            model=model)
-    return general
+    from leon.lifecycle.rollover import general_thread
+
+    return await general_thread(stores, settings or _config_settings(), model=model)
 
 
-def default_tools() -> ToolRegistry:
-    return ToolRegistry(read_only_tools())
+def _config_settings() -> Settings:
+    from leon.config import ConfigError, load_settings
+    from leon.paths import default_paths
+
+    try:
+        return load_settings(default_paths().config)
+    except ConfigError:
+        return Settings()
+
+
+def default_tools(profiles: dict[str, Any] | None = None, *,
+                  with_task: bool = True) -> ToolRegistry:
+    """Every tool: the read-only ones, write_file/edit_file, bash and (unless
+    ``with_task`` is false) task, whose description lists the agent ``profiles``."""
+    from leon.agent.tools.bash import bash_tools
+    from leon.agent.tools.task import TaskTool
+    from leon.agent.tools.write import write_tools
+
+    tools: list[Any] = [*read_only_tools(), *write_tools(), *bash_tools()]
+    if with_task:
+        tools.append(TaskTool({n: p.description for n, p in (profiles or {}).items()}))
+    return ToolRegistry(tools)
 
 
 async def make_agent(stores: Stores, paths: Paths, settings: Settings, choice: ProviderChoice,
-                     thread: Thread, workspace: Path) -> Agent:
-    agent = Agent(store=stores.leon, provider=choice.provider, tools=default_tools(),
+                     thread: Thread, workspace: Path, *, asker: Asker | None = None,
+                     user_present: bool = False) -> Agent:
+    """The agent of ``thread`` with every tool. ``asker`` answers permission requests
+    (None: calls that need permission are denied); ``user_present``: the user watches
+    replies arrive (the TUI), so chat.db marks them read at once. Call ``agent.close()``
+    when done (it releases the sandbox lease)."""
+    from leon.agent.profiles import load_profiles
+    from leon.agent.sandbox import startup_cleanup
+    from leon.agent.session import ToolSession
+
+    from leon.lifecycle.skills import load_skills
+    from leon.lifecycle.startup import prepare_thread
+
+    # Lifecycle housekeeping (once per process) and the daily rollover's handoff.
+    thread = await prepare_thread(stores, paths, settings, choice.provider, choice.model, thread)
+    await startup_cleanup(stores.leon, stores.sandbox, paths)
+    profiles, _ = load_profiles(paths.agents)
+    session = ToolSession(stores=stores, paths=paths, settings=settings, asker=asker,
+                          user_present=user_present, profiles=profiles)
+    tools = default_tools(profiles, with_task=settings["agents.max_depth"] >= 1)
+    agent = Agent(store=stores.leon, provider=choice.provider, tools=tools,
                   settings=settings, thread=thread, workspace=workspace, model=choice.model,
-                  spill_root=paths.spill)
+                  spill_root=paths.spill, session=session)
+    agent.skills = load_skills(paths.skills)  # in the system prompt; stored once per snapshot
     await agent.load()
     return agent

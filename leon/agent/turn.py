@@ -28,7 +28,10 @@ from leon.llm.base import (
     TextDelta,
     ToolUseStarted,
 )
-from leon.memory.view import api_messages, validate
+from leon.lifecycle.guard import CacheGuard
+from leon.lifecycle.skills import record_snapshot
+from leon.memory.context import CompactOutcome, ContextManager, ViewInputs
+from leon.memory.gauge import Gauge
 from leon.store.leon_store import LeonStore
 from leon.store.models import Message, Thread
 
@@ -70,6 +73,7 @@ class Agent:
         model: str,
         spill_root: Path | None = None,
         listener: Listener | None = None,
+        session: Any = None,
     ):
         self.store = store
         self.provider = provider
@@ -83,6 +87,20 @@ class Agent:
         self.branch: list[Message] = []
         self.summary_text: str | None = None
         self.last_usage: ev.UsageRecorded | None = None
+        # The memory middleware: pruning, counting, compaction, spill (leon/memory/).
+        self.memory = ContextManager(
+            store, thread.id, settings, model,
+            spill_dir=spill_root / thread.id if spill_root else None,
+            notify=lambda name, data: self.emit(ev.MemoryEvent(name, data)))
+        # Tools that change things (leon.agent.session.ToolSession): permissions, sandbox
+        # lease, file history, sub-agents, chat mirror. None: such tools refuse to run.
+        self.session = session
+        if session is not None:
+            session.bind(self)
+        # Session lifecycle (leon/lifecycle/): skills in the system prompt (a
+        # leon.lifecycle.skills.SkillSet, set by make_agent) and the cache guard.
+        self.skills: Any = None
+        self.guard = CacheGuard(self)
 
     # -- events ----------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
@@ -106,24 +124,77 @@ class Agent:
             self.summary_text = summary.text
             after = summary.upto_message_id
         self.branch = await self.store.branch(self.thread.id, after_message_id=after)
+        await self.memory.load(after)
 
     @property
     def system(self) -> str:
-        return system_prompt(str(self.workspace), self.settings["system_prompt"])
+        base = system_prompt(str(self.workspace), self.settings["system_prompt"])
+        return base + self.skills.text if self.skills is not None else base
 
     def tool_context(self) -> ToolContext:
         roots = (self.spill_root / self.thread.id,) if self.spill_root else ()
         return ToolContext(workspace=self.workspace, thread_id=self.thread.id,
-                           extra_read_roots=roots)
+                           extra_read_roots=roots, session=self.session)
 
-    def build_request(self) -> ModelRequest:
-        """The next request, from the summary (if any) and the branch after it."""
-        messages = api_messages((m.to_api() for m in self.branch), summary=self.summary_text)
-        problems = validate(messages)
+    def view_inputs(self) -> ViewInputs:
+        self.memory.model = self.model  # the window and the calibration follow the model
+        return ViewInputs(self.branch, self.summary_text, self.system, self.tools.schemas())
+
+    def build_request(self, view: Any = None) -> ModelRequest:
+        """The next request: the memory layer's view of the thread (summary, pinned
+        messages, the branch with old tool results pruned)."""
+        view = view or self.memory.view(self.view_inputs())
+        problems = view.problems()
         if problems:  # a bug in the view, never the user's fault: say so plainly
             raise TurnError("internal error: the request would be invalid: " + "; ".join(problems))
-        return ModelRequest(model=self.model, system=self.system, messages=messages,
+        return ModelRequest(model=self.model, system=self.system, messages=view.messages,
                             tools=self.tools.schemas(), max_tokens=self.settings["max_tokens"])
+
+    async def prepare_request(self) -> ModelRequest:
+        """Run the memory middleware before a call (compaction when due, a pruning batch
+        when worth it, cached counts) and build the request it decided on."""
+        view = await self.memory.prepare(self.view_inputs, self._summarise, self.load)
+        return self.build_request(view)
+
+    # -- memory: the gauge, compaction by hand, pins ------------------------------------
+    async def gauge(self) -> Gauge:
+        """Token figures of the next request, by part (what the TUI's gauge draws)."""
+        return self.memory.gauge(self.view_inputs())
+
+    async def compact(self) -> CompactOutcome:
+        """Compact now, whatever the thresholds (the user asked); also re-arms automatic
+        compaction after the circuit breaker tripped."""
+        outcome = await self.memory.compact(self.view_inputs(), self._summarise, manual=True)
+        if outcome.ok:
+            await self.load()
+        return outcome
+
+    async def pin(self, message_id: int, pinned: bool = True) -> None:
+        """Pin (or unpin) a message: pinned messages are never pruned and are carried
+        verbatim past every compaction."""
+        await self.memory.pin(message_id, pinned, self.branch)
+
+    async def _summarise(self, system: str, prompt: str, estimate: int) -> tuple[str, int]:
+        """One call without tools for a compaction summary: its text and output tokens.
+        Its usage is recorded."""
+        request = ModelRequest(model=self.model, system=system, tools=[],
+                               messages=[{"role": "user", "content": [{"type": "text",
+                                                                       "text": prompt}]}],
+                               max_tokens=self.settings["max_tokens"])
+        async for event in self.provider.stream(request):
+            if isinstance(event, Retrying):
+                self.emit(ev.Retried(event.attempt, event.delay, event.reason, event.status))
+            elif isinstance(event, Completed):
+                r, u = event.response, event.response.usage
+                await self.store.add_usage(
+                    self.thread.id, r.model, input_tokens=u.input_tokens,
+                    output_tokens=u.output_tokens,
+                    cache_creation_tokens=u.cache_creation_input_tokens,
+                    cache_read_tokens=u.cache_read_input_tokens, latency_ms=r.latency_ms,
+                    retries=r.retries, estimated_tokens=estimate)
+                text = "".join(b.get("text", "") for b in r.content if b.get("type") == "text")
+                return text, u.output_tokens
+        raise ProviderError("the summary call ended without a reply")
 
     # -- the turn ------------------------------------------------------------------
     async def send(self, text: str) -> TurnResult:
@@ -140,7 +211,16 @@ class Agent:
             title = " ".join(text.split())[:60]
             self.thread = await self.store.update_thread(self.thread.id, title=title)
         self.emit(ev.UserMessageStored(msg.id, ckpt.id, text))
-        return await self._run_rounds()
+        if self.session is None:
+            return await self._run_rounds()
+        await self.session.turn_started(text)
+        try:
+            result = await self._run_rounds()
+        except TurnError as exc:
+            await self.session.turn_failed(str(exc))
+            raise
+        await self.session.turn_finished(result.text)
+        return result
 
     async def resume(self) -> TurnResult:
         """Call the model again on the current branch (after an error or a rollback)."""
@@ -162,7 +242,8 @@ class Agent:
         return TurnResult(final_text + f"\n\n({note})", "max_tool_rounds", MAX_TOOL_ROUNDS)
 
     async def _one_call(self) -> ModelResponse:
-        request = self.build_request()
+        await self.guard.before_call()  # a fresh segment first, if the cache guard fired
+        request = await self.prepare_request()
         draft_id: int | None = None
         text_parts: list[str] = []
         last_save = time.monotonic()
@@ -181,6 +262,7 @@ class Agent:
                         draft_id = await self.store.start_draft(self.thread.id)
                 elif isinstance(event, Retrying):
                     self.emit(ev.Retried(event.attempt, event.delay, event.reason, event.status))
+                    self.guard.retried(event.status)
                     await self.store.add_event(self.thread.id, "retry", {
                         "attempt": event.attempt, "delay": event.delay, "reason": event.reason,
                         "status": event.status})
@@ -192,6 +274,7 @@ class Agent:
             raise TurnError(f"reply cut off: {exc.message} (the partial reply is kept)",
                             exc.status) from None
         except ProviderError as exc:
+            self.guard.failed(exc.status)
             if draft_id is not None:
                 await self._store_interrupted(draft_id, _text_blocks(text_parts), exc.message)
             await self.store.add_event(self.thread.id, "error",
@@ -214,7 +297,8 @@ class Agent:
         msg, ckpt = await self.store.finish_draft(draft_id, content)
         self.branch.append(msg)
         usage = response.usage
-        estimate = None
+        estimate = await self.memory.observe(response.model, usage, msg)
+        self.guard.completed(usage)
         await self.store.add_usage(
             self.thread.id, response.model, input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
@@ -252,13 +336,19 @@ class Agent:
             for call in calls:
                 args = call.get("input") or {}
                 self.emit(ev.ToolCallStarted(call["id"], call["name"], args))
-                result = await self.tools.call(call["name"], args, ctx)
-                output = result.content if result.content.strip() else "(no output)"
+                result = await (self.session.call_tool(self.tools, call["name"], args, ctx)
+                                if self.session is not None
+                                else self.tools.call(call["name"], args, ctx))
+                output = await self.memory.spill_if_large(
+                    call["id"], call["name"],
+                    result.content if result.content.strip() else "(no output)")
                 block: dict[str, Any] = {"type": "tool_result", "tool_use_id": call["id"],
                                          "content": output}
                 if result.is_error:
                     block["is_error"] = True
                 results.append(block)
+                if self.session is not None:
+                    await self.session.tool_finished(call["id"], result)
                 self.emit(ev.ToolCallFinished(call["id"], call["name"], result.is_error, output,
                                               len(output.encode()), result.meta))
         except asyncio.CancelledError:
@@ -273,11 +363,17 @@ class Agent:
     async def _store_results(self, results: list[dict[str, Any]]) -> None:
         msg, ckpt = await self.store.append_message(self.thread.id, "user", results)
         self.branch.append(msg)
+        if self.session is not None:  # file changes made by these tools belong to ckpt
+            await self.session.results_stored(ckpt.id)
         self.emit(ev.MessageStored(msg.id, ckpt.id, "user", msg.status))
 
     async def _ensure_blobs(self) -> None:
         """Store the system prompt and tool schemas once, by hash, and point the thread at them."""
-        system_hash = await self.store.put_blob("system_prompt", self.system)
+        system = self.system
+        if self.skills is not None and self.skills.text:  # stored once, as its own blob
+            system = system.replace(self.skills.text, "", 1)
+            self.thread = await record_snapshot(self.store, self.thread, self.skills)
+        system_hash = await self.store.put_blob("system_prompt", system)
         tools_json = json.dumps(self.tools.schemas(), sort_keys=True, separators=(",", ":"))
         tools_hash = await self.store.put_blob("tools", tools_json)
         if (self.thread.system_hash, self.thread.tools_hash) != (system_hash, tools_hash) or \
@@ -286,9 +382,26 @@ class Agent:
                 self.thread.id, system_hash=system_hash, tools_hash=tools_hash, model=self.model)
 
     # -- rollback ------------------------------------------------------------------
-    async def rollback(self, checkpoint_id: int) -> None:
+    async def rollback(self, checkpoint_id: int, *, files: bool = False,
+                       force: bool = False) -> Any:
+        """Move the head to ``checkpoint_id`` ("conversation only"). With ``files``, first
+        restore the files tools changed to their content there and return the
+        :class:`~leon.agent.filehistory.RestorePlan`; raises
+        :class:`~leon.agent.filehistory.FilesChanged` (and moves nothing) when a file was
+        changed outside leon since, unless ``force``."""
+        plan = None
+        if files:
+            from leon.agent.filehistory import restore_files
+
+            plan = await restore_files(self.store, self.thread.id, checkpoint_id, force=force)
         await self.store.rollback(self.thread.id, checkpoint_id)
         await self.load()
+        return plan
+
+    async def close(self) -> None:
+        """Release what the session holds (the sandbox lease). Call when done with the agent."""
+        if self.session is not None:
+            await self.session.close()
 
     async def rollforward(self) -> bool:
         moved = await self.store.rollforward(self.thread.id) is not None

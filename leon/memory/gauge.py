@@ -40,3 +40,12 @@ class Gauge:
     def until_compaction(self) -> int:
         """Tokens left before compaction fires (0 when over the threshold)."""
         return max(0, self.threshold - self.total)
+
+    def to_json(self) -> dict[str, object]:
+        """Every field plus the derived figures (for ``leon run --json``)."""
+        from dataclasses import asdict
+
+        data: dict[str, object] = asdict(self)
+        data.update(total=self.total, fraction=round(self.fraction, 4),
+                    until_compaction=self.until_compaction)
+        return data

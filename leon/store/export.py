@@ -55,22 +55,25 @@ async def export_json(store: LeonStore, thread_id: str) -> dict[str, Any]:
 
 
 async def import_json(store: LeonStore, data: dict[str, Any]) -> str:
-    """Restore an export. Keeps every id when none is taken; otherwise gives the thread
-    and its rows new ids with the same structure. Returns the thread id."""
+    """Restore an export. Every id that is still free is kept (the thread's id, and each
+    table's row ids), so an export → delete → import round trip gives back the very same
+    rows; where ids are taken, that table's rows get new ids with the same structure.
+    Returns the thread id."""
     if data.get("format") != EXPORT_FORMAT:
         raise ValueError(f"not a leon thread export (format {data.get('format')!r})")
     thread = dict(data["thread"])
-    remap = await _needs_remap(store, data)
-    conn_rows: dict[str, dict[int, int]] = {t: {} for t in _TABLES}
+    remap = {table: await _ids_taken(store, table, data) for table in _TABLES}
+    ids: dict[str, dict[int, int]] = {t: {} for t in _TABLES}
     async with store.db.transaction() as conn:
-        if remap:
+        cur = await conn.execute("SELECT 1 FROM threads WHERE id = ?", (thread["id"],))
+        if await cur.fetchone():
             import secrets
 
             thread["id"] = secrets.token_hex(5)
-            if thread.get("name"):
-                cur = await conn.execute("SELECT 1 FROM threads WHERE name = ?", (thread["name"],))
-                if await cur.fetchone():
-                    thread["name"] = f"{thread['name']}-restored-{thread['id'][:4]}"
+        if thread.get("name"):
+            cur = await conn.execute("SELECT 1 FROM threads WHERE name = ?", (thread["name"],))
+            if await cur.fetchone():
+                thread["name"] = f"{thread['name']}-restored-{thread['id'][:4]}"
         tid = thread["id"]
         head = thread.pop("head_checkpoint_id")
         cols = [c for c in _THREAD_COLS if c != "head_checkpoint_id"]
@@ -95,13 +98,13 @@ async def import_json(store: LeonStore, data: dict[str, Any]) -> str:
             for r in data.get(table, []):
                 values = dict(r)
                 for col, target in ref.get(table, {}).items():
-                    if remap and values.get(col) is not None:
-                        values[col] = conn_rows[target][values[col]]
+                    if values.get(col) is not None:
+                        values[col] = ids[target].get(values[col], values[col])
                 old_id = values.pop("id")
                 ins_cols = [c for c in cols if c != "id"]
                 params = [json.dumps(values[c], ensure_ascii=False, separators=(",", ":"))
                           if c in _JSON_COLS else values[c] for c in ins_cols]
-                if not remap:
+                if not remap[table]:
                     ins_cols = ["id", *ins_cols]
                     params = [old_id, *params]
                 cur = await conn.execute(
@@ -109,30 +112,23 @@ async def import_json(store: LeonStore, data: dict[str, Any]) -> str:
                     f" VALUES (?, {', '.join('?' * len(ins_cols))})",
                     [tid, *params],
                 )
-                conn_rows[table][old_id] = int(cur.lastrowid or 0) if remap else old_id
+                ids[table][old_id] = int(cur.lastrowid or 0) if remap[table] else old_id
         if head is not None:
-            head = conn_rows["checkpoints"][head] if remap else head
+            head = ids["checkpoints"].get(head, head)
         await conn.execute("UPDATE threads SET head_checkpoint_id = ? WHERE id = ?", (head, tid))
     return tid
 
 
-async def _needs_remap(store: LeonStore, data: dict[str, Any]) -> bool:
-    if await store.db.fetchone("SELECT 1 FROM threads WHERE id = ?", (data["thread"]["id"],)):
-        return True
-    name = data["thread"].get("name")
-    if name and await store.db.fetchone("SELECT 1 FROM threads WHERE name = ?", (name,)):
-        return True
-    for table in _TABLES:
-        ids = [r["id"] for r in data.get(table, [])]
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            if not chunk:
-                continue
-            taken = await store.db.fetchone(
-                f"SELECT 1 FROM {table} WHERE id IN ({','.join('?' * len(chunk))}) LIMIT 1", chunk
-            )
-            if taken:
-                return True
+async def _ids_taken(store: LeonStore, table: str, data: dict[str, Any]) -> bool:
+    """Whether any of the export's row ids for ``table`` is used by another row now."""
+    ids = [r["id"] for r in data.get(table, [])]
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        taken = await store.db.fetchone(
+            f"SELECT 1 FROM {table} WHERE id IN ({','.join('?' * len(chunk))}) LIMIT 1", chunk
+        )
+        if taken:
+            return True
     return False
 
 

@@ -143,8 +143,9 @@ class LeonStore(BaseStore):
         status: str | None = None,
         title_like: str | None = None,
     ) -> list[Thread]:
-        """Newest first, one page. Reads thread rows only."""
-        where, params = [], []
+        """Newest first, one page. Reads thread rows only; threads being deleted
+        (:mod:`leon.lifecycle.deletion`) are left out."""
+        where, params = ["id NOT IN (SELECT thread_id FROM deletions)"], []
         if kind:
             where.append("kind = ?")
             params.append(kind)
@@ -161,8 +162,38 @@ class LeonStore(BaseStore):
         rows = await self.db.fetchall(sql, (*params, limit, offset))
         return [_thread(r) for r in rows]
 
+    async def search_threads(
+        self,
+        query: str = "",
+        kind: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Thread]:
+        """Newest first, one page, of the threads whose title, name or message text matches
+        ``query`` (FTS5; see :mod:`leon.store.search`). An empty query lists them all."""
+        from leon.store.search import search_threads
+
+        return await search_threads(self.db, query, kind, status, limit, offset)
+
+    async def timeline(self, thread_id: str) -> list[Any]:
+        """Every checkpoint with the gist of its message
+        (:class:`leon.store.browse.TimelineEntry`), oldest first."""
+        from leon.store.browse import timeline_entries
+
+        return await timeline_entries(self.db, thread_id)
+
+    async def spill_records(self, thread_id: str) -> list[Any]:
+        """The thread's spilled outputs the database knows of
+        (:class:`leon.store.browse.SpillRecord`), newest first."""
+        from leon.store.browse import spill_records
+
+        return await spill_records(self.db, thread_id)
+
     async def latest_thread(self) -> Thread | None:
-        row = await self.db.fetchone("SELECT * FROM threads ORDER BY updated_at DESC LIMIT 1")
+        row = await self.db.fetchone(
+            "SELECT * FROM threads WHERE id NOT IN (SELECT thread_id FROM deletions)"
+            " ORDER BY updated_at DESC LIMIT 1")
         return _thread(row) if row else None
 
     async def count_threads(self) -> dict[tuple[str, str], int]:
@@ -173,7 +204,8 @@ class LeonStore(BaseStore):
 
     async def update_thread(self, thread_id: str, **fields: Any) -> Thread:
         """Change title, status, model, agent, name, system/tools hashes."""
-        allowed = {"title", "status", "model", "agent", "name", "system_hash", "tools_hash"}
+        allowed = {"title", "status", "model", "agent", "name", "system_hash", "tools_hash",
+                   "skills_hash"}
         bad = set(fields) - allowed
         if bad:
             raise ValueError(f"cannot update {', '.join(sorted(bad))}")
@@ -415,6 +447,34 @@ class LeonStore(BaseStore):
         await self.db.execute(
             "UPDATE messages SET pinned = ? WHERE id = ?", (1 if pinned else 0, message_id)
         )
+
+    # -- memory middleware: spills and token calibration (leon/store/memory_store.py) ------
+    async def add_spill(self, thread_id: str, **fields: Any) -> Any:
+        """Record a tool output saved to a spill file (:class:`memory_store.Spill`)."""
+        from leon.store import memory_store
+
+        return await memory_store.add_spill(self.db, thread_id, **fields)
+
+    async def spills(self, thread_id: str) -> list[Any]:
+        from leon.store import memory_store
+
+        return await memory_store.spills(self.db, thread_id)
+
+    async def link_spills(self, pairs: list[tuple[int, int]]) -> None:
+        from leon.store import memory_store
+
+        await memory_store.link_spills(self.db, pairs)
+
+    async def calibration(self, model: str) -> list[float]:
+        """Recent ratios of API-reported to estimated prompt tokens for ``model``."""
+        from leon.store import memory_store
+
+        return await memory_store.calibration(self.db, model)
+
+    async def save_calibration(self, model: str, observations: list[float]) -> None:
+        from leon.store import memory_store
+
+        await memory_store.save_calibration(self.db, model, observations)
 
     async def checkpoints(self, thread_id: str) -> list[Checkpoint]:
         rows = await self.db.fetchall(

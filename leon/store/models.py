@@ -28,6 +28,7 @@ class Thread:
     created_at: float
     updated_at: float
     completed_at: float | None = None
+    skills_hash: str | None = None     # blobs.hash of the skills snapshot it used
 
     @property
     def display_title(self) -> str:

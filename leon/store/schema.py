@@ -110,6 +110,137 @@ LEON_MIGRATIONS: list[str] = [
     );
     CREATE INDEX file_ops_thread ON file_ops(thread_id, id);
     """,
+    # FTS5 search for the thread browser (leon/store/search.py): thread titles and the
+    # text of user and assistant messages, kept in sync by triggers.
+    """
+    -- Full-text search for the thread browser: thread titles and names, and the text
+    -- blocks of user and assistant messages. Tool results and tool calls are left out:
+    -- they are most of the bytes and rarely what a user searches for.
+    -- message_fts is contentless (rowid = messages.id): it keeps only the index, not a
+    -- second copy of the text; the triggers re-derive the text to delete an entry.
+    CREATE VIRTUAL TABLE message_fts USING fts5(
+        text, content='', tokenize='unicode61 remove_diacritics 2');
+    CREATE VIRTUAL TABLE thread_fts USING fts5(
+        thread_id UNINDEXED, title, name, tokenize='unicode61 remove_diacritics 2');
+    CREATE TRIGGER message_fts_ai AFTER INSERT ON messages BEGIN
+        INSERT INTO message_fts (rowid, text)
+        SELECT new.id, t FROM (
+            SELECT group_concat(json_extract(j.value, '$.text'), char(10)) AS t
+            FROM json_each(CASE WHEN json_valid(new.content) THEN new.content ELSE '[]' END) AS j
+            WHERE json_extract(j.value, '$.type') = 'text')
+        WHERE t <> '';
+    END;
+    CREATE TRIGGER message_fts_ad AFTER DELETE ON messages BEGIN
+        INSERT INTO message_fts (message_fts, rowid, text)
+        SELECT 'delete', old.id, t FROM (
+            SELECT group_concat(json_extract(j.value, '$.text'), char(10)) AS t
+            FROM json_each(CASE WHEN json_valid(old.content) THEN old.content ELSE '[]' END) AS j
+            WHERE json_extract(j.value, '$.type') = 'text')
+        WHERE t <> '';
+    END;
+    CREATE TRIGGER message_fts_au AFTER UPDATE OF content ON messages BEGIN
+        INSERT INTO message_fts (message_fts, rowid, text)
+        SELECT 'delete', old.id, t FROM (
+            SELECT group_concat(json_extract(j.value, '$.text'), char(10)) AS t
+            FROM json_each(CASE WHEN json_valid(old.content) THEN old.content ELSE '[]' END) AS j
+            WHERE json_extract(j.value, '$.type') = 'text')
+        WHERE t <> '';
+        INSERT INTO message_fts (rowid, text)
+        SELECT new.id, t FROM (
+            SELECT group_concat(json_extract(j.value, '$.text'), char(10)) AS t
+            FROM json_each(CASE WHEN json_valid(new.content) THEN new.content ELSE '[]' END) AS j
+            WHERE json_extract(j.value, '$.type') = 'text')
+        WHERE t <> '';
+    END;
+    CREATE TRIGGER thread_fts_ai AFTER INSERT ON threads BEGIN
+        INSERT INTO thread_fts (thread_id, title, name)
+        VALUES (new.id, new.title, coalesce(new.name, ''));
+    END;
+    CREATE TRIGGER thread_fts_ad AFTER DELETE ON threads BEGIN
+        DELETE FROM thread_fts WHERE thread_id = old.id;
+    END;
+    CREATE TRIGGER thread_fts_au AFTER UPDATE OF title, name ON threads BEGIN
+        DELETE FROM thread_fts WHERE thread_id = old.id;
+        INSERT INTO thread_fts (thread_id, title, name)
+        VALUES (new.id, new.title, coalesce(new.name, ''));
+    END;
+    INSERT INTO thread_fts (thread_id, title, name)
+    SELECT id, title, coalesce(name, '') FROM threads;
+    INSERT INTO message_fts (rowid, text)
+    SELECT id, t FROM (
+        SELECT m.id AS id, (SELECT group_concat(json_extract(j.value, '$.text'), char(10))
+            FROM json_each(CASE WHEN json_valid(m.content) THEN m.content ELSE '[]' END) AS j
+            WHERE json_extract(j.value, '$.type') = 'text') AS t
+        FROM messages m)
+    WHERE t <> '';
+    """,
+    # Tools that change things (leon/store/tool_state.py): what each thread has read
+    # (edit_file refuses stale or unread files, across restarts), the "always allow"
+    # answers given in a thread, and what kind of change each file_ops row records.
+    """
+    CREATE TABLE file_reads (
+        thread_id TEXT NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,                 -- real absolute path
+        hash TEXT NOT NULL,                 -- sha256 of the content the thread last saw
+        read_at REAL NOT NULL,
+        PRIMARY KEY (thread_id, path)
+    );
+    CREATE TABLE permission_grants (
+        thread_id TEXT NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
+        rule TEXT NOT NULL,                 -- 'edit_file', 'bash:git status*'
+        created_at REAL NOT NULL,
+        PRIMARY KEY (thread_id, rule)
+    );
+    ALTER TABLE file_ops ADD COLUMN kind TEXT NOT NULL DEFAULT 'tool'; -- tool | subagent | restore
+    ALTER TABLE file_ops ADD COLUMN tool TEXT;
+    CREATE INDEX file_ops_path ON file_ops(thread_id, path, id);
+    """,
+    # The memory middleware (leon/store/memory_store.py): tool outputs spilled to files,
+    # and the per-model factor that corrects leon's token estimates to the API's counts.
+    """
+    CREATE TABLE spills (
+        id INTEGER PRIMARY KEY,
+        thread_id TEXT NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
+        message_id INTEGER,                 -- the stored tool_result message (set once stored)
+        tool_use_id TEXT NOT NULL,
+        tool_name TEXT NOT NULL DEFAULT '',
+        path TEXT NOT NULL,                 -- the file under the thread's spill directory
+        bytes INTEGER NOT NULL,             -- UTF-8 size of the full output
+        chars INTEGER NOT NULL,
+        lines INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX spills_thread ON spills(thread_id, tool_use_id);
+    CREATE TABLE calibration (
+        model TEXT PRIMARY KEY,
+        observations TEXT NOT NULL,         -- JSON list: API prompt tokens / leon's raw estimate
+        updated_at REAL NOT NULL
+    );
+    """,
+    # The session lifecycle (leon/lifecycle/): the skills snapshot each thread used (a
+    # blob, stored once), deletion intents (a thread being deleted across the three
+    # databases is hidden until it is gone; startup finishes what a crash interrupted),
+    # and a growth sample per start (`leon stats --history`).
+    """
+    ALTER TABLE threads ADD COLUMN skills_hash TEXT;   -- blobs.hash (kind skills)
+    CREATE TABLE deletions (
+        thread_id TEXT PRIMARY KEY,         -- threads.id; removed with the thread
+        reason TEXT NOT NULL,               -- ephemeral | archived | max_threads | disk | user
+        archive TEXT,                       -- the archive file written before
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE stats_samples (
+        id INTEGER PRIMARY KEY,
+        data TEXT NOT NULL,                 -- JSON: counts and sizes (leon/lifecycle/stats.py)
+        created_at REAL NOT NULL
+    );
+    """,
+    # Thread search (leon/store/search.py) maps each matching message to its thread: a
+    # covering index keeps those lookups off the large message rows (about twice as
+    # fast with 500,000 messages; see BENCHMARKS.md, Startup).
+    """
+    CREATE INDEX messages_id_thread ON messages(id, thread_id);
+    """,
 ]
 
 SANDBOX_MIGRATIONS: list[str] = [

@@ -29,6 +29,9 @@ class ToolContext:
     workspace: Path
     thread_id: str = ""
     extra_read_roots: tuple[Path, ...] = ()
+    # The agent's ToolSession (leon.agent.session): permissions, file history, sandbox,
+    # sub-agents. Tools that change things refuse to run without one.
+    session: Any = None
 
 
 class Tool(Protocol):

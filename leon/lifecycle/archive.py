@@ -1,0 +1,319 @@
+"""Thread archives: a compressed file per deleted thread under ``LEON_HOME/archive``, written
+before anything is deleted, and restored with ``leon threads restore``.
+
+An archive is gzip-compressed JSON (stdlib :mod:`gzip`; text compresses to about a fifth):
+the thread's JSON export (:func:`leon.store.export.export_json`: every branch, checkpoint,
+summary, event and usage record) plus what the export leaves out — the skills snapshot,
+the spilled tool outputs with their content, the file history with the file contents
+(so ``rollback --files`` works after a restore), and the chat.db transcript. It is written
+to a temp file, fsynced and renamed, mode 0600, so a crash never leaves a half-written
+archive under the final name (temp files are orphans: :mod:`leon.lifecycle.orphans`).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from leon.paths import Paths, make_private_dir
+from leon.store import Stores
+from leon.store.export import export_json, import_json
+
+ARCHIVE_FORMAT = "leon-archive/1"
+SUFFIX = ".json.gz"
+TMP_PREFIX = "."
+TMP_SUFFIX = ".tmp"
+
+
+def archive_name(thread_id: str, updated_at: float) -> str:
+    """One name per thread state: archiving the same thread twice (a crash between the
+    archive and the deletion) overwrites rather than duplicates."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(updated_at))
+    return f"{thread_id}-{stamp}{SUFFIX}"
+
+
+async def build_archive(stores: Stores, paths: Paths, thread_id: str,
+                        reason: str) -> dict[str, Any]:
+    """Everything the three databases and the spill directory hold for one thread."""
+    leon = stores.leon
+    data: dict[str, Any] = {"format": ARCHIVE_FORMAT, "reason": reason,
+                            "archived_at": time.time(),
+                            "thread": await export_json(leon, thread_id)}
+    row = await leon.db.fetchone("SELECT skills_hash FROM threads WHERE id = ?", (thread_id,))
+    blobs: dict[str, dict[str, str]] = {}
+
+    async def keep_blob(digest: str | None) -> None:
+        if not digest or digest in blobs:
+            return
+        blob = await leon.db.fetchone("SELECT kind, data FROM blobs WHERE hash = ?", (digest,))
+        if blob is not None:
+            blobs[digest] = {"kind": blob["kind"],
+                             "data": base64.b64encode(bytes(blob["data"])).decode()}
+
+    data["skills_hash"] = row["skills_hash"] if row else None
+    await keep_blob(data["skills_hash"])
+    spills = []
+    for r in await leon.db.fetchall(
+            "SELECT id, message_id, tool_use_id, tool_name, path, bytes, chars, lines, created_at"
+            " FROM spills WHERE thread_id = ? ORDER BY id", (thread_id,)):
+        item = {k: r[k] for k in r.keys()}
+        try:
+            item["content"] = Path(r["path"]).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            item["content"] = None  # already gone: the row still says what it was
+        spills.append(item)
+    data["spills"] = spills
+    ops = []
+    for r in await leon.db.fetchall(
+            "SELECT id, checkpoint_id, path, before_hash, after_hash, kind, tool, created_at"
+            " FROM file_ops WHERE thread_id = ? ORDER BY id", (thread_id,)):
+        ops.append({k: r[k] for k in r.keys()})
+        await keep_blob(r["before_hash"])
+        await keep_blob(r["after_hash"])
+    data["file_ops"] = ops
+    data["blobs"] = blobs
+    chat = await stores.chat.db.fetchone("SELECT id, title FROM chats WHERE thread_id = ?",
+                                         (thread_id,))
+    if chat is not None:
+        msgs = await stores.chat.db.fetchall(
+            "SELECT sender_id, text, mentions, created_at FROM chat_messages WHERE chat_id = ?"
+            " ORDER BY id", (chat["id"],))
+        data["chat"] = {"title": chat["title"],
+                        "messages": [{k: m[k] for k in m.keys()} for m in msgs]}
+    data["sandbox_commands"] = [
+        {k: r[k] for k in r.keys()} for r in await stores.sandbox.db.fetchall(
+            "SELECT c.command, c.exit_code, c.duration_ms, c.bytes_out, c.created_at"
+            " FROM commands c JOIN sandboxes s ON s.id = c.sandbox_id WHERE s.thread_id = ?"
+            " ORDER BY c.id", (thread_id,))]
+    return data
+
+
+def sync_dir(directory: Path) -> None:
+    """fsync a directory, so the renames in it survive a power cut."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+async def build_archives(stores: Stores, paths: Paths,
+                         items: list[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+    """:func:`build_archive` for many threads (``(thread_id, reason)``) with one query
+    per table for all of them — what gc uses; the export part has exactly
+    :func:`leon.store.export.export_json`'s format (its column lists are reused), so
+    :func:`leon.store.export.import_json` restores it."""
+    from leon.store import export as ex
+
+    out: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(items), 200):
+        chunk = dict(items[i:i + 200])
+        out.update(await _build_chunk(stores, chunk, ex))
+    return out
+
+
+async def _build_chunk(stores: Stores, reasons: dict[str, str], ex: Any) -> dict[str, Any]:
+    leon = stores.leon.db
+    ids = list(reasons)
+    marks = ",".join("?" * len(ids))
+    now = time.time()
+    out: dict[str, dict[str, Any]] = {}
+    for row in await leon.fetchall(f"SELECT * FROM threads WHERE id IN ({marks})", ids):
+        out[row["id"]] = {
+            "format": ARCHIVE_FORMAT, "reason": reasons[row["id"]], "archived_at": now,
+            "thread": {"format": ex.EXPORT_FORMAT,
+                       "thread": {c: row[c] for c in ex._THREAD_COLS}, "blobs": {}},
+            "skills_hash": row["skills_hash"], "blobs": {}, "spills": [], "file_ops": [],
+            "sandbox_commands": [], "_refs": [row["system_hash"], row["tools_hash"]]}
+    for table, cols in ex._TABLES.items():
+        for d in out.values():
+            d["thread"][table] = []
+        for r in await leon.fetchall(
+                f"SELECT thread_id, {', '.join(cols)} FROM {table}"
+                f" WHERE thread_id IN ({marks}) ORDER BY thread_id, id", ids):
+            if r["thread_id"] in out:
+                out[r["thread_id"]]["thread"][table].append(
+                    {c: (json.loads(r[c]) if c in ex._JSON_COLS else r[c]) for c in cols})
+    for r in await leon.fetchall(
+            "SELECT thread_id, id, message_id, tool_use_id, tool_name, path, bytes, chars, lines,"
+            f" created_at FROM spills WHERE thread_id IN ({marks}) ORDER BY id", ids):
+        item = {k: r[k] for k in r.keys() if k != "thread_id"}
+        try:
+            item["content"] = Path(r["path"]).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            item["content"] = None
+        out[r["thread_id"]]["spills"].append(item)
+    for r in await leon.fetchall(
+            "SELECT thread_id, id, checkpoint_id, path, before_hash, after_hash, kind, tool,"
+            f" created_at FROM file_ops WHERE thread_id IN ({marks}) ORDER BY id", ids):
+        out[r["thread_id"]]["file_ops"].append({k: r[k] for k in r.keys() if k != "thread_id"})
+    # blobs: the export's (system prompt, tools: text) and ours (skills, file contents)
+    wanted = {h for d in out.values() for h in d["_refs"] if h}
+    wanted |= {d["skills_hash"] for d in out.values() if d["skills_hash"]}
+    wanted |= {h for d in out.values() for op in d["file_ops"]
+               for h in (op["before_hash"], op["after_hash"]) if h}
+    blobs: dict[str, Any] = {}
+    hashes = list(wanted)
+    for j in range(0, len(hashes), 400):
+        part = hashes[j:j + 400]
+        for b in await leon.fetchall(
+                f"SELECT hash, kind, data FROM blobs WHERE hash IN ({','.join('?' * len(part))})",
+                part):
+            blobs[b["hash"]] = (b["kind"], bytes(b["data"]))
+    for d in out.values():
+        for h in d.pop("_refs"):
+            if h in blobs:
+                d["thread"]["blobs"][h] = {"kind": blobs[h][0],
+                                           "data": blobs[h][1].decode("utf-8", "replace")}
+        own = [d["skills_hash"]] + [h for op in d["file_ops"]
+                                    for h in (op["before_hash"], op["after_hash"])]
+        for h in own:
+            if h and h in blobs:
+                d["blobs"][h] = {"kind": blobs[h][0],
+                                 "data": base64.b64encode(blobs[h][1]).decode()}
+    chats = {r["id"]: r for r in await stores.chat.db.fetchall(
+        f"SELECT id, thread_id, title FROM chats WHERE thread_id IN ({marks})", ids)}
+    if chats:
+        for c in chats.values():
+            out[c["thread_id"]]["chat"] = {"title": c["title"], "messages": []}
+        cids = list(chats)
+        for m in await stores.chat.db.fetchall(
+                "SELECT chat_id, sender_id, text, mentions, created_at FROM chat_messages"
+                f" WHERE chat_id IN ({','.join('?' * len(cids))}) ORDER BY id", cids):
+            out[chats[m["chat_id"]]["thread_id"]]["chat"]["messages"].append(
+                {k: m[k] for k in m.keys() if k != "chat_id"})
+    for r in await stores.sandbox.db.fetchall(
+            "SELECT s.thread_id, c.command, c.exit_code, c.duration_ms, c.bytes_out, c.created_at"
+            " FROM commands c JOIN sandboxes s ON s.id = c.sandbox_id"
+            f" WHERE s.thread_id IN ({marks}) ORDER BY c.id", ids):
+        out[r["thread_id"]]["sandbox_commands"].append(
+            {k: r[k] for k in r.keys() if k != "thread_id"})
+    return out
+
+
+def write_archive(paths: Paths, name: str, data: dict[str, Any], sync: bool = True) -> Path:
+    """Write ``data`` as ``archive/name`` atomically (temp file, fsync, rename), 0600.
+    ``sync=False`` leaves the directory's fsync to the caller (one per batch)."""
+    directory = make_private_dir(paths.archive)
+    final = directory / name
+    tmp = directory / f"{TMP_PREFIX}{name}{TMP_SUFFIX}"
+    raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", compresslevel=6,
+                                                      mtime=0) as gz:
+            gz.write(raw)
+            gz.flush()
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if sync:
+        sync_dir(directory)
+    return final
+
+
+def read_archive(path: Path) -> dict[str, Any]:
+    """Raises ValueError when the file is not a leon archive."""
+    try:
+        with gzip.open(path, "rb") as fh:
+            data = json.loads(fh.read().decode("utf-8"))
+    except (OSError, EOFError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a leon archive ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != ARCHIVE_FORMAT:
+        raise ValueError(f"{path}: not a leon archive (format {data.get('format')!r})"
+                         if isinstance(data, dict) else f"{path}: not a leon archive")
+    return data
+
+
+def list_archives(paths: Paths) -> list[Path]:
+    """Archive files, oldest first."""
+    if not paths.archive.is_dir():
+        return []
+    files = [p for p in paths.archive.iterdir()
+             if p.name.endswith(SUFFIX) and not p.name.startswith(TMP_PREFIX) and p.is_file()]
+    return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
+
+
+def find_archive(paths: Paths, ref: str) -> Path:
+    """An archive by path, by file name, or the newest one of a thread id (or id prefix).
+    Raises LookupError."""
+    p = Path(ref).expanduser()
+    if p.is_file():
+        return p
+    if (paths.archive / ref).is_file():
+        return paths.archive / ref
+    matches = [a for a in list_archives(paths) if a.name.startswith(ref)]
+    ids = {a.name.rsplit("-", 1)[0] for a in matches}
+    if not matches:
+        raise LookupError(f"no archive for {ref!r} in {paths.archive} "
+                          "(`leon threads restore --list` lists them)")
+    if len(ids) > 1:
+        raise LookupError(f"{ref!r} matches archives of several threads; type more of the id")
+    return matches[-1]
+
+
+async def restore_archive(stores: Stores, paths: Paths, path: Path) -> str:
+    """Import an archive; returns the thread id (a new one when the old id is taken)."""
+    data = read_archive(path)
+    export = data["thread"]
+    leon = stores.leon
+    tid = await import_json(leon, export)
+    # import_json keeps the order of rows when it has to give them new ids, so old ids
+    # map to new ones by position.
+    new_msgs = [r["id"] for r in await leon.db.fetchall(
+        "SELECT id FROM messages WHERE thread_id = ? ORDER BY id", (tid,))]
+    new_ckpts = [r["id"] for r in await leon.db.fetchall(
+        "SELECT id FROM checkpoints WHERE thread_id = ? ORDER BY id", (tid,))]
+    msg_map = dict(zip([m["id"] for m in export.get("messages", [])], new_msgs, strict=False))
+    ckpt_map = dict(zip([c["id"] for c in export.get("checkpoints", [])], new_ckpts,
+                        strict=False))
+    now = time.time()
+    spill_dir = paths.spill_dir(tid)
+    async with leon.db.transaction() as conn:
+        for digest, blob in data.get("blobs", {}).items():
+            raw = base64.b64decode(blob["data"])
+            await conn.execute(
+                "INSERT OR IGNORE INTO blobs (hash, kind, size, data, created_at)"
+                " VALUES (?,?,?,?,?)", (digest, blob["kind"], len(raw), raw, now))
+        # A restored thread starts its retention window again (else the next gc would
+        # delete it at once).
+        await conn.execute(
+            "UPDATE threads SET updated_at = ?, completed_at = CASE WHEN completed_at IS NULL"
+            " THEN NULL ELSE ? END WHERE id = ?", (now, now, tid))
+        if data.get("skills_hash"):
+            await conn.execute("UPDATE threads SET skills_hash = ? WHERE id = ?",
+                               (data["skills_hash"], tid))
+        for op in data.get("file_ops", []):
+            await conn.execute(
+                "INSERT INTO file_ops (thread_id, checkpoint_id, path, before_hash, after_hash,"
+                " kind, tool, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                (tid, ckpt_map.get(op["checkpoint_id"]), op["path"], op["before_hash"],
+                 op["after_hash"], op["kind"], op["tool"], op["created_at"]))
+        for s in data.get("spills", []):
+            target = Path(s["path"])
+            if s.get("content") is not None:
+                target = spill_dir / Path(s["path"]).name
+            await conn.execute(
+                "INSERT INTO spills (thread_id, message_id, tool_use_id, tool_name, path, bytes,"
+                " chars, lines, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (tid, msg_map.get(s["message_id"]), s["tool_use_id"], s["tool_name"],
+                 str(target), s["bytes"], s["chars"], s["lines"], s["created_at"]))
+    spilled = [s for s in data.get("spills", []) if s.get("content") is not None]
+    if spilled:
+        make_private_dir(spill_dir)
+        for s in spilled:
+            target = spill_dir / Path(s["path"]).name
+            fd = os.open(target, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(s["content"])
+    await leon.add_event(tid, "restore", {"archive": str(path), "reason": data.get("reason"),
+                                          "archived_at": data.get("archived_at")})
+    return tid

@@ -1,0 +1,142 @@
+"""Compaction, the pure parts: when it is due, where to cut, what to ask the model, and
+whether its summary can be trusted.
+
+The summary replaces everything older than the last ``keep_recent_tokens`` of the view.
+The cut never separates a ``tool_use`` from its ``tool_result``: the kept part starts on
+a user turn that carries no tool results (or, when a long tool loop has none, right
+after a complete call and its results, where the summary's own user turn precedes it).
+A summary that drops identifiers of what it replaces (paths, ids, numbers, names) is
+asked for again once, naming what it dropped, and otherwise rejected.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from leon.llm.identifiers import missing_identifiers
+from leon.memory.count import result_text
+from leon.memory.settings import MemorySettings
+
+SECTIONS = ("Goal", "Decisions", "Files and identifiers", "Errors and fixes", "Open tasks",
+            "Next step")
+
+SYSTEM = (
+    "You compact a conversation between a user and Claude, an assistant working in a "
+    "terminal with tools, so it can continue with less context. Write a structured summary "
+    "in Markdown with exactly these sections: " + ", ".join(f"## {s}" for s in SECTIONS) + ". "
+    "Keep every file path, id, number, name, command and error message verbatim: list them "
+    "under Files and identifiers even when the prose leaves them out. Record decisions with "
+    "their reasons, errors with their fixes, and what is still open. Do not invent anything; "
+    "write only the summary."
+)
+
+INSTRUCTION = (
+    "Summarise the conversation transcript below for compaction: a structured summary with "
+    "the sections Goal, Decisions, Files and identifiers, Errors and fixes, Open tasks and "
+    "Next step, keeping every path, id, number and name verbatim."
+)
+
+
+def is_due(s: MemorySettings, estimate: int, messages: int) -> bool:
+    """Whether the view must be compacted before it is sent."""
+    return (s.compaction_enabled and messages >= s.min_messages and estimate > s.threshold)
+
+
+def _has_results(content: Any) -> bool:
+    return isinstance(content, list) and any(
+        isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
+
+
+def valid_cuts(roles: Sequence[str], contents: Sequence[Any]) -> tuple[list[int], list[int]]:
+    """Indices ``i`` (>= 1) where the kept part may start: ``(preferred, fallback)``.
+    Preferred: a user message without tool results. Fallback, for a long tool loop: an
+    assistant message right after tool results (the call and its results stay together
+    in the summarised part; the summary is the user turn before the kept part)."""
+    preferred, fallback = [], []
+    for i in range(1, len(roles)):
+        if roles[i] == "user" and not _has_results(contents[i]):
+            preferred.append(i)
+        elif roles[i] == "assistant" and roles[i - 1] == "user" and _has_results(contents[i - 1]):
+            fallback.append(i)
+    return preferred, fallback
+
+
+def find_cut(roles: Sequence[str], contents: Sequence[Any], tokens: Sequence[int],
+             keep_recent_tokens: int) -> int | None:
+    """Where the kept part starts (messages ``[cut:]`` are kept, ``[:cut]`` summarised),
+    or None when there is no safe place. Keeps at least ``keep_recent_tokens`` when it
+    can, else as much as a safe cut allows."""
+    n = len(roles)
+    kept, point = 0, 0
+    for i in range(n - 1, -1, -1):
+        kept += tokens[i]
+        if kept >= keep_recent_tokens:
+            point = i
+            break
+    for cuts in valid_cuts(roles, contents):
+        before = [i for i in cuts if i <= point]
+        if before:
+            return before[-1]
+        after = [i for i in cuts if i > point]
+        if after:
+            return after[0]
+    return None
+
+
+def _render_input(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def render(messages: Sequence[tuple[str, Any]]) -> str:
+    """``(role, content)`` messages as a plain transcript (no ids or numbers of its own,
+    so every identifier in it comes from the conversation)."""
+    parts: list[str] = []
+    for role, content in messages:
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        lines = []
+        for b in blocks:
+            kind = b.get("type")
+            if kind == "text" and str(b.get("text", "")).strip():
+                lines.append(str(b["text"]))
+            elif kind == "tool_use":
+                lines.append(f"[tool call] {b.get('name', '')} {_render_input(b.get('input', {}))}")
+            elif kind == "tool_result":
+                text = result_text(b)
+                label = "[tool error]" if b.get("is_error") else "[tool result]"
+                lines.append(f"{label}\n{text if text is not None else '(non-text output)'}")
+        if lines:
+            who = "User" if role == "user" else "Assistant"
+            parts.append(f"{who}: " + "\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def material(previous_summary: str | None, transcript: str) -> str:
+    """Everything the new summary replaces, as text."""
+    if previous_summary:
+        return f"Earlier summary:\n{previous_summary}\n\n{transcript}"
+    return transcript
+
+
+def prompt(material_text: str, missing: Sequence[str] = ()) -> str:
+    """The user message of the compaction call: the instruction paragraph, then the
+    material; on a retry, the identifiers the first summary dropped."""
+    text = INSTRUCTION + "\n\n" + material_text
+    if missing:
+        text += ("\n\nIdentifiers the previous summary left out; include every one of "
+                 "them verbatim: " + ", ".join(f"`{m}`" for m in missing))
+    return text
+
+
+def check(material_text: str, summary: str) -> list[str]:
+    """Identifiers of ``material_text`` that ``summary`` lost (empty: it may be used)."""
+    return missing_identifiers(material_text, summary)
+
+
+def carried_text(pinned: Sequence[tuple[str, Any]]) -> str:
+    """Pinned messages from before the summary, verbatim, to follow the summary."""
+    if not pinned:
+        return ""
+    body = render(pinned)
+    return ("\n\n[Pinned messages, kept verbatim across compaction]\n\n" + body)

@@ -1,0 +1,329 @@
+"""The Textual app: themes, keys, the chat screen, and the start-up that builds the agent
+after the first frame.
+
+:func:`make_app` is the one factory the CLI (:func:`run_app`), the tests and
+``scripts/screenshots.py`` use. Start-up order matters for speed: the chat screen paints
+first; then a worker opens the stores, picks the provider (importing ``anthropic``, ~2.5 s,
+in a thread so the screen stays live), resolves the thread and loads the agent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App
+from textual.worker import Worker, WorkerState
+
+from leon.agent.permissions import Decision, PermissionRequest
+from leon.config import ConfigError, Settings, load_settings
+from leon.paths import Paths, default_paths
+from leon.ui import bench_hook
+from leon.ui.bindings import bindings_for, parse_keymap
+from leon.ui.messages import AgentLoaded, SettingChanged, StartupFailed, ThreadChosen
+from leon.ui.palette import BindingCommands, ThreadCommands
+from leon.ui.screens.chat import ChatScreen, error_text
+from leon.ui.themes import DEFAULT_THEME, PACKAGE_THEMES, load_themes
+from leon.ui.widgets.events import clock
+
+if TYPE_CHECKING:
+    from leon.agent.turn import Agent
+    from leon.runtime import ProviderChoice
+    from leon.store import Stores
+
+DEMO_DELAY = 0.015  # seconds between demo words, so the demo model visibly streams
+
+
+class LeonApp(App[None]):
+    """leon's TUI. Build it with :func:`make_app`."""
+
+    CSS_PATH = "app.tcss"
+    BINDINGS = bindings_for("app")
+    TITLE = "leon"
+    # The palette finds threads (FTS over titles and text) and every bound action.
+    COMMANDS = App.COMMANDS | {ThreadCommands, BindingCommands}
+
+    def __init__(
+        self,
+        paths: Paths,
+        settings: Settings,
+        *,
+        thread: str | None = None,
+        continue_last: bool = False,
+        model: str | None = None,
+        workspace: Path | None = None,
+        demo_delay: float = DEMO_DELAY,
+        env: dict[str, str] | None = None,
+        time_format: Callable[[float], str] = clock,
+        cursor_blink: bool = True,
+    ) -> None:
+        super().__init__()
+        self.paths = paths
+        self.settings = settings
+        self.thread_name = thread
+        self.continue_last = continue_last
+        self.model_override = model
+        self.workspace = (workspace or Path.cwd()).resolve()
+        self.demo_delay = demo_delay
+        self.env = env
+        self.time_format = time_format
+        self.cursor_blink = cursor_blink
+        self.stores: Stores | None = None
+        self.choice: ProviderChoice | None = None
+        self.chat = ChatScreen()
+        self.tokenizer_ready: asyncio.Future[Any] | None = None
+        self._notes: list[str] = []
+        self._theme_ready = False
+        self._setup_themes()
+        self.keymap_overrides, problems = parse_keymap(settings["ui.keymap"])
+        self._notes += problems
+        self._unsubscribe: Callable[[], None] | None = settings.subscribe(self._setting_changed)
+
+    # -- themes and keys -------------------------------------------------------------
+    def _setup_themes(self) -> None:
+        loaded = load_themes(PACKAGE_THEMES, self.paths.themes)
+        for theme in loaded.themes:
+            self.register_theme(theme)
+        self.leon_theme_names = [t.name for t in loaded.themes]
+        self._notes += loaded.problems
+        wanted = self.settings["ui.theme"]
+        if wanted not in self.available_themes:
+            self._notes.append(f"theme {wanted!r} not found: using {DEFAULT_THEME}")
+            wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
+        self.theme = wanted
+
+    def watch_theme(self, theme: str) -> None:
+        """The user picked a theme (palette, /theme, settings): keep it for next time."""
+        if not self._theme_ready or self.settings["ui.theme"] == theme:
+            return
+        self.set_setting("ui.theme", theme)
+
+    def set_setting(self, key: str, value: Any) -> bool:
+        """Apply and persist one setting; a bad value or an unwritable config.toml is
+        shown, not raised."""
+        try:
+            self.settings.set(key, value, persist=True)
+        except ConfigError as exc:
+            self.notify(str(exc), title="setting not changed", severity="error", timeout=8)
+            return False
+        except OSError as exc:
+            self.notify(f"applied, but could not save config.toml: {exc}", severity="warning")
+        return True
+
+    def _setting_changed(self, key: str, value: Any) -> None:
+        if key == "ui.theme" and value != self.theme and value in self.available_themes:
+            self.theme = value
+        elif key == "ui.keymap":
+            self.keymap_overrides, problems = parse_keymap(value)
+            self.set_keymap(self.keymap_overrides)
+            for problem in problems:
+                self.notify(problem, severity="warning")
+        if self.chat.is_attached:
+            self.chat.post_message(SettingChanged(key, value))
+
+    # -- start-up ----------------------------------------------------------------------
+    def on_mount(self) -> None:
+        if self.keymap_overrides:
+            self.set_keymap(self.keymap_overrides)
+        self.push_screen(self.chat)
+        for note in self._notes:
+            self.notify(note, severity="warning", timeout=10)
+        self._theme_ready = True
+        self.call_after_refresh(self.boot)
+
+    def on_ready(self) -> None:
+        bench_hook.on_first_paint(self)  # a no-op unless bench/startup.py is measuring
+
+    @work(group="boot", exclusive=True, exit_on_error=False, name="start-up")
+    async def boot(self) -> None:
+        from leon.store import Stores
+
+        self.warm_tokenizer()
+        if self.stores is None:
+            self.stores = await Stores.open(self.paths)
+        agent = await self.build_agent()
+        self.chat.post_message(AgentLoaded(agent, self.choice.notice if self.choice else None))
+
+    def warm_tokenizer(self) -> None:
+        """Load the tokenizer (~0.3 s of CPU) in a thread while the thread opens, so the
+        first gauge does not freeze the screen; the gauge waits for it."""
+        if self.tokenizer_ready is None:
+            from leon.memory.count import encoding
+
+            self.tokenizer_ready = asyncio.ensure_future(asyncio.to_thread(encoding))
+
+    async def choose(self, model: str | None) -> ProviderChoice:
+        """Pick the provider; ``anthropic`` is imported in a thread, off the event loop."""
+        from leon.runtime import choose_provider
+
+        choice = await asyncio.to_thread(choose_provider, model, self.settings, self.env,
+                                         demo_delay=self.demo_delay)
+        self.choice = choice
+        return choice
+
+    async def build_agent(self, *, thread_id: str | None = None,
+                          new_title: str | None = None) -> Agent:
+        """The agent of a thread: by id, a new scoped thread, or the one the command line
+        asked for (today's general thread by default)."""
+        from leon.runtime import make_agent, resolve_thread
+
+        stores = self.stores
+        assert stores is not None
+        choice = self.choice or await self.choose(self.model_override)
+        if thread_id is not None:
+            thread = await stores.leon.get_thread(thread_id)
+        elif new_title is not None:
+            thread = await stores.leon.create_thread("scoped", title=new_title,
+                                                     model=choice.model)
+        else:
+            thread = await resolve_thread(stores, thread=self.thread_name,
+                                          continue_last=self.continue_last, model=choice.model)
+        return await make_agent(stores, self.paths, self.settings, choice, thread,
+                                self.workspace, asker=self.ask_permission, user_present=True)
+
+    @on(Worker.StateChanged)
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group == "boot" and event.state == WorkerState.ERROR:
+            self.post_message(StartupFailed(error_text(worker.error)))
+
+    @on(StartupFailed)
+    def on_startup_failed(self, message: StartupFailed) -> None:
+        from leon.ui.screens.error import StartupErrorScreen
+
+        def retry(again: bool | None) -> None:
+            if again:
+                self.boot()
+
+        self.push_screen(StartupErrorScreen(message.message, str(self.paths.home)), retry)
+
+    # -- asking before a tool changes something ------------------------------------------
+    async def ask_permission(self, request: PermissionRequest) -> Decision:
+        """The agent's :data:`~leon.agent.permissions.Asker`: a modal with the exact
+        command or diff; Escape (or leaving) denies."""
+        from leon.ui.modals.permission import PermissionScreen
+
+        future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
+
+        def answered(decision: Decision | None) -> None:
+            if not future.done():
+                future.set_result(decision or Decision.DENY)
+
+        screen = PermissionScreen(request)
+        self.push_screen(screen, answered)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if screen.is_current:
+                screen.dismiss(Decision.DENY)
+            raise
+
+    # -- actions the palette and the keys use --------------------------------------------
+    def action_help(self) -> None:
+        from leon.ui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.keymap_overrides))
+
+    def action_pick_theme(self) -> None:
+        self.search_themes()
+
+    def action_threads(self) -> None:
+        self.chat.action_threads()
+
+    def action_timeline(self) -> None:
+        self.chat.action_timeline()
+
+    def action_spill(self) -> None:
+        self.chat.action_spill()
+
+    def action_settings(self) -> None:
+        self.chat.action_settings()
+
+    def action_new_thread(self) -> None:
+        self.chat.action_new_thread()
+
+    def action_compact(self) -> None:
+        self.chat.action_compact()
+
+    def open_thread(self, thread_id: str) -> None:
+        """Switch the chat screen to another thread."""
+        self.chat.open_thread(thread_id)
+
+    @on(ThreadChosen)
+    def on_thread_chosen(self, message: ThreadChosen) -> None:
+        self.open_thread(message.thread_id)
+
+    async def action_quit(self) -> None:
+        """Stop a streaming reply (it is stored, marked interrupted), then leave."""
+        await self.chat._stop_turn()
+        self.exit()
+
+    async def on_unmount(self) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Release the agent, the stores and the settings subscription (after the app
+        has exited)."""
+        await self.chat._retire_agent()
+        if self._unsubscribe is not None:
+            with contextlib.suppress(ValueError):
+                self._unsubscribe()
+            self._unsubscribe = None
+        if self.stores is not None:
+            await self.stores.close()
+            self.stores = None
+
+    # -- the last line of defence ---------------------------------------------------------
+    def _fatal_error(self) -> None:
+        """An exception nobody handled (a bug): the traceback goes to the private log
+        (``leon.crashlog``), the terminal gets one line. Tests keep Textual's default."""
+        error = getattr(self, "_exception", None)
+        if self.is_headless or error is None:
+            super()._fatal_error()
+            return
+        from leon.crashlog import record
+
+        log = record(error)
+        where = f"details are in {log}" if log else "the details could not be saved"
+        self.bell()
+        self._exit_renderables.append(Text(
+            f"leon stopped on an internal error ({type(error).__name__}: {error}); {where}. "
+            "Your conversation is saved: run `leon -c` to continue.", style="bold"))
+        self._close_messages_no_wait()
+
+
+def make_app(
+    paths: Paths | None = None,
+    settings: Settings | None = None,
+    **options: Any,
+) -> LeonApp:
+    """The app for the CLI, the tests and the screenshot script. ``options``: thread,
+    continue_last, model, workspace, demo_delay, env, time_format, cursor_blink."""
+    paths = paths or default_paths()
+    settings = settings or load_settings(paths.config)
+    return LeonApp(paths, settings, **options)
+
+
+async def run_app(args: argparse.Namespace, paths: Paths, settings: Settings) -> int:
+    """``leon`` with no command: run the TUI until the user quits. Returns the exit status."""
+    import sys
+
+    workspace = getattr(args, "workspace", None)
+    if workspace is not None and not Path(workspace).is_dir():
+        print(f"leon: workspace {workspace} is not a directory", file=sys.stderr)
+        return 2
+    app = make_app(paths, settings, thread=getattr(args, "thread", None),
+                   continue_last=bool(getattr(args, "continue_last", False)),
+                   model=getattr(args, "model", None), workspace=workspace)
+    try:
+        await app.run_async()
+    finally:
+        await app.close()
+    return app.return_code or 0

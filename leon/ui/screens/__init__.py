@@ -1,0 +1,1 @@
+"""Full screens of the TUI: chat, help, and the panes (threads, timeline, spill, settings)."""
