@@ -415,11 +415,14 @@ class LeonStore(BaseStore):
         # Parents always have smaller ids than their children, so the walk can stop as
         # soon as it passes ``stop`` and the result sorts by id.
         rows = await self.db.fetchall(
+            # The parent is read with a correlated subquery (a rowid lookup) rather than a
+            # join: with ANALYZE statistics SQLite 3.40 plans the join as a scan of every
+            # message (0.55 s for a 50-message branch in a 500,000-message home).
             f"""WITH RECURSIVE chain(id) AS (
                     SELECT ?
                     UNION ALL
-                    SELECT m.parent_id FROM messages m JOIN chain ON m.id = chain.id
-                    WHERE m.parent_id IS NOT NULL AND m.parent_id > ?
+                    SELECT (SELECT parent_id FROM messages WHERE id = chain.id) AS pid
+                    FROM chain WHERE pid IS NOT NULL AND pid > ?
                 )
                 SELECT {_MSG_COLS} FROM messages WHERE id IN (SELECT id FROM chain)
                 AND id > ? ORDER BY id""",
