@@ -177,6 +177,8 @@ def _describe(event: ev.AgentEvent) -> None:
     elif isinstance(event, ev.Retried):
         print(f"\nleon: {event.reason}; retrying in {event.delay:.1f}s (attempt {event.attempt})",
               file=sys.stderr)
+    elif isinstance(event, ev.MemoryEvent) and event.event == "guard":
+        print(f"\nleon: cache guard: {event.data.get('reason')}", file=sys.stderr)
     elif isinstance(event, ev.MemoryEvent):
         print(f"\nleon: {memory_commands.describe_memory_event(event)}", file=sys.stderr)
 

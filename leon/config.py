@@ -262,5 +262,5 @@ def describe_keys() -> str:
 # Layers that own keys register them on import; they must be in KEYS before a
 # config.toml is parsed, so import them here (they only need Key and register above).
 from leon.agent import keys as _agent_keys  # noqa: E402,F401
-from leon.memory import settings as _memory_settings  # noqa: E402,F401
 from leon.lifecycle import keys as _lifecycle_keys  # noqa: E402,F401
+from leon.memory import settings as _memory_settings  # noqa: E402,F401

@@ -115,7 +115,6 @@ async def make_agent(stores: Stores, paths: Paths, settings: Settings, choice: P
     from leon.agent.profiles import load_profiles
     from leon.agent.sandbox import startup_cleanup
     from leon.agent.session import ToolSession
-
     from leon.lifecycle.skills import load_skills
     from leon.lifecycle.startup import prepare_thread
 

@@ -155,3 +155,13 @@ async def test_batch_archives_equal_single_archives(stores, leon_paths):
         for d in (one, batch[tid]):
             d.pop("archived_at")
         assert batch[tid] == one
+
+
+async def test_deleting_a_thread_that_is_gone_says_so(stores, leon_paths):
+    from leon.store import NotFound
+
+    tid = await make_thread(stores, leon_paths)
+    thread = await stores.leon.get_thread(tid)
+    await delete_thread(stores, leon_paths, thread, "user")
+    with pytest.raises(NotFound):
+        await delete_thread(stores, leon_paths, thread, "user")

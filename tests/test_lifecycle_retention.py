@@ -231,3 +231,14 @@ async def test_free_pages_do_not_count_against_the_budget(stores, leon_paths):
     await stores.leon.db.checkpoint_wal()
     assert stores.leon.db.size_bytes() >= size * 0.9
     assert await disk_usage(stores, leon_paths) < used / 2
+
+
+async def test_old_gc_records_go_after_archived_after_and_are_counted(stores, leon_paths):
+    await make_thread(stores, leon_paths)
+    await run_gc(stores, leon_paths, settings())
+    await stores.leon.db.execute("UPDATE events SET created_at = 0 WHERE kind = 'gc'")
+    await make_thread(stores, leon_paths)
+    report = await run_gc(stores, leon_paths, settings())
+    assert report.old_records == 1 and "1 old gc record" in report.summary()
+    rows = await stores.leon.db.fetchall("SELECT data FROM events WHERE kind = 'gc'")
+    assert len(rows) == 1  # the new run's own record

@@ -34,7 +34,7 @@ async def test_stats_counts_kinds_sizes_blobs_and_memory(stores, leon_paths):
 
 async def test_samples_are_appended_and_capped(stores, leon_paths, monkeypatch):
     monkeypatch.setattr(stats, "KEEP_SAMPLES", 3)
-    for i in range(5):
+    for _ in range(5):
         await make_thread(stores, leon_paths, "scoped", messages=1)
         await stats.append_sample(stores, await stats.collect(stores, leon_paths))
     samples = await stats.history(stores)

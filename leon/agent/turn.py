@@ -17,6 +17,8 @@ from leon.agent import events as ev
 from leon.agent.prompt import system_prompt
 from leon.agent.tools.base import ToolContext, ToolRegistry
 from leon.config import Settings
+from leon.lifecycle.guard import CacheGuard
+from leon.lifecycle.skills import record_snapshot
 from leon.llm.base import (
     Completed,
     ModelRequest,
@@ -28,8 +30,6 @@ from leon.llm.base import (
     TextDelta,
     ToolUseStarted,
 )
-from leon.lifecycle.guard import CacheGuard
-from leon.lifecycle.skills import record_snapshot
 from leon.memory.context import CompactOutcome, ContextManager, ViewInputs
 from leon.memory.gauge import Gauge
 from leon.store.leon_store import LeonStore

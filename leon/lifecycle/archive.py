@@ -196,21 +196,27 @@ async def _build_chunk(stores: Stores, reasons: dict[str, str], ex: Any) -> dict
     return out
 
 
-def write_archive(paths: Paths, name: str, data: dict[str, Any], sync: bool = True) -> Path:
-    """Write ``data`` as ``archive/name`` atomically (temp file, fsync, rename), 0600.
+def encode_archive(data: dict[str, Any]) -> bytes:
+    """The archive file's bytes: gzip-compressed JSON."""
+    raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return gzip.compress(raw, compresslevel=6, mtime=0)
+
+
+def store_archive(paths: Paths, name: str, blob: bytes, sync: bool = True) -> Path:
+    """Write ``blob`` as ``archive/name`` atomically (temp file, fsync, rename), 0600.
     ``sync=False`` leaves the directory's fsync to the caller (one per batch)."""
     directory = make_private_dir(paths.archive)
     final = directory / name
     tmp = directory / f"{TMP_PREFIX}{name}{TMP_SUFFIX}"
-    raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
     try:
-        with os.fdopen(fd, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", compresslevel=6,
-                                                      mtime=0) as gz:
-            gz.write(raw)
-            gz.flush()
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            view = memoryview(blob)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -218,6 +224,11 @@ def write_archive(paths: Paths, name: str, data: dict[str, Any], sync: bool = Tr
     if sync:
         sync_dir(directory)
     return final
+
+
+def write_archive(paths: Paths, name: str, data: dict[str, Any], sync: bool = True) -> Path:
+    """:func:`encode_archive` then :func:`store_archive`."""
+    return store_archive(paths, name, encode_archive(data), sync)
 
 
 def read_archive(path: Path) -> dict[str, Any]:

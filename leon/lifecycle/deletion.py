@@ -32,9 +32,15 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from leon.lifecycle.archive import archive_name, build_archives, sync_dir, write_archive
+from leon.lifecycle.archive import (
+    archive_name,
+    build_archives,
+    encode_archive,
+    store_archive,
+    sync_dir,
+)
 from leon.paths import Paths
-from leon.store import Stores
+from leon.store import NotFound, Stores
 from leon.store.models import Thread
 
 CRASH_ENV = "LEON_TEST_GC_CRASH_AT"
@@ -79,8 +85,12 @@ def _rmtree_under(path: Path, root: Path) -> None:
 
 async def delete_thread(stores: Stores, paths: Paths, thread: Thread, reason: str, *,
                         size: int = 0, archive: bool = True) -> Removed:
-    """Archive (unless ``archive`` is false) and delete one thread everywhere."""
-    return (await delete_threads(stores, paths, [(thread, reason, size)], archive=archive))[0]
+    """Archive (unless ``archive`` is false) and delete one thread everywhere. Raises
+    :class:`~leon.store.NotFound` when it is already gone."""
+    removed = await delete_threads(stores, paths, [(thread, reason, size)], archive=archive)
+    if not removed:
+        raise NotFound(f"no thread {thread.id!r}")
+    return removed[0]
 
 
 async def delete_threads(stores: Stores, paths: Paths, batch: list[tuple[Thread, str, int]], *,
@@ -102,10 +112,16 @@ async def delete_threads(stores: Stores, paths: Paths, batch: list[tuple[Thread,
                 name = None
                 if thread.id in built:
                     name = archive_name(thread.id, thread.updated_at)
-                    # written (and fsynced) in worker threads while the next chunk is
-                    # read: parallel fsyncs share the file system's journal commits
+                    data = built.pop(thread.id)
+                    # Compressed here (small: a millisecond; large ones in a worker), then
+                    # written and fsynced in worker threads while the next chunk is read:
+                    # parallel fsyncs share the file system's journal commits, and the
+                    # workers allocate next to nothing (compressing there grew the
+                    # process by megabytes of per-thread malloc arenas).
+                    blob = encode_archive(data) if thread.message_count < 200 else \
+                        await asyncio.to_thread(encode_archive, data)
                     writes.append(asyncio.ensure_future(asyncio.to_thread(
-                        write_archive, paths, name, built[thread.id], False)))
+                        store_archive, paths, name, blob, False)))
                 elif archive:
                     continue  # gone meanwhile (another leon deleted it)
                 removed.append(Removed(thread.id, thread.kind, thread.status,

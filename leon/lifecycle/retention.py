@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,18 +92,21 @@ class GcReport:
     bytes_after: int = 0
     reclaimed: int = 0
     notes: list[str] = field(default_factory=list)
+    old_records: int = 0   # gc and orphans events older than archived_after, removed
     duration_ms: float = 0.0
 
     @property
     def anything(self) -> bool:
         return bool(self.removed or self.chats_removed or self.archives_removed
-                    or self.blobs_removed[0] or self.pending_finished or self.left_for_later)
+                    or self.blobs_removed[0] or self.pending_finished or self.left_for_later
+                    or self.old_records)
 
     def summary(self) -> str:
         """One line for a person."""
         if self.dry_run:
             n = len(self.would_remove)
-            return (f"would remove {n} thread(s), about {human(sum(c.bytes for c in self.would_remove))}"
+            size = human(sum(c.bytes for c in self.would_remove))
+            return (f"would remove {n} thread(s), about {size}"
                     + (f"; {'; '.join(self.notes)}" if self.notes else ""))
         parts = [f"removed {len(self.removed)} thread(s) "
                  f"(~{human(sum(r.bytes for r in self.removed))}, archived)"]
@@ -114,6 +118,8 @@ class GcReport:
             parts.append(f"{self.blobs_removed[0]} unused blob(s)")
         if self.pending_finished:
             parts.append(f"finished {len(self.pending_finished)} interrupted deletion(s)")
+        if self.old_records:
+            parts.append(f"{self.old_records} old gc record(s)")
         text = ", ".join(parts) + f"; disk {human(self.bytes_before)} -> {human(self.bytes_after)}"
         if self.left_for_later:
             text += f"; {self.left_for_later} left for the next run (time budget)"
@@ -134,7 +140,7 @@ class GcReport:
             "pending_finished": self.pending_finished,
             "left_for_later": self.left_for_later,
             "bytes_before": self.bytes_before, "bytes_after": self.bytes_after,
-            "reclaimed": self.reclaimed, "notes": self.notes,
+            "reclaimed": self.reclaimed, "notes": self.notes, "old_records": self.old_records,
             "duration_ms": round(self.duration_ms, 1),
         }
 
@@ -240,35 +246,54 @@ async def plan(stores: Stores, paths: Paths, settings: Settings, *,
     max_threads = settings["retention.max_threads"]
     budget = settings["retention.disk_budget_mb"] * 1024 * 1024
     mark = int(budget * settings["retention.high_water"])
-    rows = await stores.leon.db.fetchall(
-        "SELECT * FROM threads WHERE id NOT IN (SELECT thread_id FROM deletions)"
-        " ORDER BY updated_at, id")
-    threads = [_thread(r) for r in rows]
+    db = stores.leon.db
+    live = "id NOT IN (SELECT thread_id FROM deletions)"
+    # Only candidate rows are read: the rules are WHERE clauses (a home with 10,000
+    # threads would otherwise turn every row into a Thread at every start).
+    rows = await db.fetchall(
+        f"SELECT * FROM threads WHERE {live} AND ("
+        f" (kind IN ('subagent', 'oneshot') AND status != 'active'"
+        "   AND coalesce(completed_at, updated_at) <= :eph)"
+        f" OR (kind IN ('subagent', 'oneshot') AND status = 'active' AND updated_at <= :dead)"
+        " OR (kind NOT IN ('subagent', 'oneshot') AND status = 'archived'"
+        "   AND updated_at <= :arch))"
+        " ORDER BY updated_at, id",
+        {"eph": now - eph_after, "dead": now - eph_after - NEVER_COMPLETED_GRACE,
+         "arch": now - arch_after})
+    total = (await db.fetchone(f"SELECT count(*) FROM threads WHERE {live}"))[0]
     protected = set(keep) | await _leased_threads(stores)
-    result = GcPlan(threads_total=len(threads), high_water_bytes=mark)
+    result = GcPlan(threads_total=int(total), high_water_bytes=mark)
     chosen: dict[str, Candidate] = {}
 
     def take(t: Thread, reason: str) -> None:
         if t.id not in chosen and t.id not in protected:
             chosen[t.id] = Candidate(t, reason)
 
-    for t in threads:
-        if t.kind in EPHEMERAL_KINDS:
-            if t.status != "active":
-                if (t.completed_at or t.updated_at) <= now - eph_after:
-                    take(t, "ephemeral")
-            elif t.updated_at <= now - eph_after - NEVER_COMPLETED_GRACE:
-                take(t, "ephemeral")
-        elif t.status == "archived" and t.updated_at <= now - arch_after:
-            take(t, "archived")
-    finished = [t for t in threads if t.status != "active"]   # oldest first
-    over = len(threads) - len(chosen) - max_threads
-    for t in finished:
-        if over <= 0:
-            break
-        if t.id not in chosen and t.id not in protected:
-            take(t, "max_threads")
-            over -= 1
+    for r in rows:
+        t = _thread(r)
+        take(t, "ephemeral" if t.kind in EPHEMERAL_KINDS else "archived")
+
+    async def finished() -> AsyncIterator[Thread]:
+        """Finished threads, oldest first, a page at a time."""
+        offset = 0
+        while True:
+            page = await db.fetchall(
+                f"SELECT * FROM threads WHERE {live} AND status != 'active'"
+                " ORDER BY updated_at, id LIMIT 200 OFFSET ?", (offset,))
+            for r in page:
+                yield _thread(r)
+            if len(page) < 200:
+                return
+            offset += 200
+
+    over = result.threads_total - len(chosen) - max_threads
+    if over > 0:
+        async for t in finished():
+            if over <= 0:
+                break
+            if t.id not in chosen and t.id not in protected:
+                take(t, "max_threads")
+                over -= 1
     if over > 0:
         result.notes.append(f"{over} thread(s) over retention.max_threads, but the rest are "
                             "active or in use")
@@ -286,13 +311,13 @@ async def plan(stores: Stores, paths: Paths, settings: Settings, *,
     if usage > mark:
         target = int(mark * LOW_WATER)
         need = usage - target - sum(c.bytes for c in chosen.values())
-        for t in finished:
-            if need <= 0:
-                break
-            if t.id in chosen or t.id in protected:
-                continue
-            take(t, "disk")
-            if t.id in chosen:
+        if need > 0:
+            async for t in finished():
+                if need <= 0:
+                    break
+                if t.id in chosen or t.id in protected:
+                    continue
+                take(t, "disk")
                 chosen[t.id].bytes = await size(t)
                 need -= chosen[t.id].bytes
         if need > 0:
@@ -300,31 +325,40 @@ async def plan(stores: Stores, paths: Paths, settings: Settings, *,
                                 f"{human(mark)}), and only active threads are left to remove")
     result.candidates = list(chosen.values())
     # chats of deleted threads: their outcome is kept for archived_after
-    live_ids = {t.id for t in threads}
-    chat_rows = await stores.chat.db.fetchall(
+    old_chats = await stores.chat.db.fetchall(
         "SELECT c.id, c.thread_id, coalesce(max(m.created_at), c.created_at) AS newest,"
         " coalesce(sum(length(CAST(m.text AS BLOB))), 0) + 64 AS bytes"
         " FROM chats c LEFT JOIN chat_messages m ON m.chat_id = c.id"
-        " WHERE c.thread_id IS NOT NULL GROUP BY c.id")
-    deleting = {r["thread_id"] for r in await stores.leon.db.fetchall(
-        "SELECT thread_id FROM deletions")}
-    result.chats = [(r["id"], r["thread_id"], int(r["bytes"])) for r in chat_rows
-                    if r["thread_id"] not in live_ids and r["thread_id"] not in deleting
-                    and r["newest"] <= now - arch_after]
-    # archive files beyond the cap, oldest first
-    cap = settings["retention.archive_max_mb"] * 1024 * 1024
-    archives = [(p, p.stat().st_size) for p in await asyncio.to_thread(list_archives, paths)]
-    total = sum(s for _, s in archives)
-    for p, s in archives:
-        if total <= cap:
-            break
-        result.archives.append((p, s))
-        total -= s
+        " WHERE c.thread_id IS NOT NULL GROUP BY c.id HAVING newest <= ?", (now - arch_after,))
+    if old_chats:
+        present: set[str] = set()
+        tids = [r["thread_id"] for r in old_chats]
+        for i in range(0, len(tids), 400):  # threads that exist, deleting ones included
+            part = tids[i:i + 400]
+            present |= {r[0] for r in await db.fetchall(
+                f"SELECT id FROM threads WHERE id IN ({','.join('?' * len(part))})", part)}
+        result.chats = [(r["id"], r["thread_id"], int(r["bytes"])) for r in old_chats
+                        if r["thread_id"] not in present]
+    result.archives = await asyncio.to_thread(archives_over_cap, paths, settings)
     row = await stores.leon.db.fetchone(
         f"SELECT count(*) AS n, coalesce(sum(size), 0) AS b FROM blobs {_UNUSED_BLOBS}",
         (now - BLOB_GRACE, *BLOB_KINDS))
     result.blobs = (int(row["n"]), int(row["b"])) if row else (0, 0)
     return result
+
+
+def archives_over_cap(paths: Paths, settings: Settings) -> list[tuple[Path, int]]:
+    """Archive files beyond ``retention.archive_max_mb``, oldest first."""
+    cap = settings["retention.archive_max_mb"] * 1024 * 1024
+    archives = [(a, a.stat().st_size) for a in list_archives(paths)]
+    total = sum(size for _, size in archives)
+    over = []
+    for a, size in archives:
+        if total <= cap:
+            break
+        over.append((a, size))
+        total -= size
+    return over
 
 
 _UNUSED_BLOBS = f"""WHERE created_at < ? AND kind IN ({','.join('?' * len(BLOB_KINDS))})
@@ -377,7 +411,8 @@ async def run_gc(stores: Stores, paths: Paths, settings: Settings, *, dry_run: b
                 await conn.execute(
                     f"DELETE FROM chats WHERE id IN ({','.join('?' * len(chunk))})", chunk)
         report.chats_removed = len(ids)
-    for a, _ in p.archives:
+    # counted after this run's own archives are written
+    for a, _ in await asyncio.to_thread(archives_over_cap, paths, settings):
         a.unlink(missing_ok=True)
         report.archives_removed.append(a.name)
     # blobs only the deleted threads referenced are unused now: count them again
@@ -387,6 +422,17 @@ async def run_gc(stores: Stores, paths: Paths, settings: Settings, *, dry_run: b
     if row and row["n"]:
         await stores.leon.db.execute(f"DELETE FROM blobs {_UNUSED_BLOBS}", unused)
         report.blobs_removed = (int(row["n"]), int(row["b"]))
+    # gc's own records (and the orphan sweep's) are kept for archived_after as well
+    cutoff = (time.time() if now is None else now) - parse_duration(
+        settings["retention.archived_after"])
+    row = await stores.leon.db.fetchone(
+        "SELECT count(*) FROM events WHERE thread_id IS NULL AND kind IN ('gc', 'orphans')"
+        " AND created_at < ?", (cutoff,))
+    if row and row[0]:
+        await stores.leon.db.execute(
+            "DELETE FROM events WHERE thread_id IS NULL AND kind IN ('gc', 'orphans')"
+            " AND created_at < ?", (cutoff,))
+        report.old_records = int(row[0])
     if report.anything and vacuum != "none":
         for store in (stores.leon, stores.sandbox, stores.chat):
             report.reclaimed += await reclaim(store, full=(vacuum == "full"))

@@ -67,7 +67,8 @@ async def previous_general(stores: Stores, thread: Thread) -> Thread | None:
 
 
 async def ensure_handoff(stores: Stores, settings: Settings, provider: Any, model: str,
-                         thread: Thread, *, now: dt.datetime | None = None) -> dict[str, Any] | None:
+                         thread: Thread, *,
+                         now: dt.datetime | None = None) -> dict[str, Any] | None:
     """Start today's fresh general thread from a handoff of the previous one; returns the
     ``rollover`` event data, or None when there is nothing to do."""
     if thread.kind != "general" or settings["lifecycle.general_rollover"] != "daily":

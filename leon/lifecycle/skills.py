@@ -20,8 +20,8 @@ the system-prompt blob is stored without the skills, so it is not a second copy 
 from __future__ import annotations
 
 import hashlib
-from functools import cached_property
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 

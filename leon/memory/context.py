@@ -1,11 +1,12 @@
 """The memory middleware of one thread: what the next request sends, and the state that
 keeps it cheap and stable from call to call.
 
-:meth:`ContextManager.view` is pure over its inputs and the manager's caches: it prunes
-the branch (reusing earlier decisions), builds the API messages and counts them from
-cached per-message counts. :meth:`ContextManager.prepare` runs before every model call:
-it compacts when due, then :meth:`commit`\\ s the view (stores new counts, records a new
-pruning batch, remembers what was sent for calibration and the gauge).
+:meth:`ContextManager.view` stores nothing (only its caches change): it prunes the branch
+(reusing earlier decisions), builds the API messages (reusing the previous request's up
+to where history changed) and counts them from cached per-message counts.
+:meth:`ContextManager.prepare` runs before every model call: it compacts when due, then
+:meth:`commit`\\ s the view (stores new counts, records a new pruning batch, remembers
+what was sent for calibration and the gauge).
 """
 
 from __future__ import annotations
