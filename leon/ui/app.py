@@ -183,7 +183,8 @@ class LeonApp(App[None]):
                                                      model=choice.model)
         else:
             thread = await resolve_thread(stores, thread=self.thread_name,
-                                          continue_last=self.continue_last, model=choice.model)
+                                          continue_last=self.continue_last, model=choice.model,
+                                          settings=self.settings)
         return await make_agent(stores, self.paths, self.settings, choice, thread,
                                 self.workspace, asker=self.ask_permission, user_present=True)
 

@@ -90,6 +90,7 @@ SLASH_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("/theme", "[name]", "pick a colour theme, or switch to one by name"),
     ("/spill", "", "read spilled tool outputs"),
     ("/copy", "", "copy the last reply to the clipboard"),
+    ("/stats", "", "how big leon's home has grown: threads, databases, spill, memory"),
     ("/help", "", "this help"),
 )
 

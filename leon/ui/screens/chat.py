@@ -506,6 +506,10 @@ class ChatScreen(Screen[None]):
                 self.app.action_pick_theme()
         elif name == "/copy":
             self.action_copy_reply()
+        elif name == "/stats":
+            from leon.ui.screens.status import StatusScreen
+
+            self.app.push_screen(StatusScreen(self.app.stores, self.app.paths))
         else:
             known = " ".join(c for c, _, _ in SLASH_COMMANDS)
             self.app.notify(f"unknown command {name}; try {known}", severity="warning")
