@@ -6,6 +6,7 @@ worker thread so a big tree never stalls the UI's event loop.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import difflib
 import os
@@ -198,7 +199,7 @@ def _clean_pattern(pattern: str, key: str = "pattern") -> str:
     return pattern
 
 
-class _ReadOnlyTool:
+class _ReadOnlyTool(abc.ABC):
     """Runs the synchronous ``_run`` in a worker thread."""
 
     name = ""
@@ -209,8 +210,9 @@ class _ReadOnlyTool:
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         return await asyncio.to_thread(self._run, args, ctx)
 
+    @abc.abstractmethod
     def _run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        raise NotImplementedError
+        """The tool's blocking work; each tool defines it."""
 
 
 class ReadFileTool(_ReadOnlyTool):
