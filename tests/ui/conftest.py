@@ -4,6 +4,8 @@ cursor blink. The waiting helpers are in pilot_helpers.py."""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,3 +40,17 @@ def make_app(leon_paths, workspace) -> Callable[..., Any]:
         return factory(leon_paths, settings, **options)
 
     return build
+
+
+@pytest.fixture
+def utc():
+    """Render times in UTC, so snapshots and time columns are the same everywhere."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if old is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = old
+    time.tzset()

@@ -30,6 +30,19 @@ async def settle(pilot: Any) -> None:
     raise AssertionError("the app never settled")
 
 
+async def drain_workers(pilot: Any) -> None:
+    """Let queued messages run and the workers they start finish, until nothing is left
+    (no sleeps: each key press may start a worker after the previous one finished)."""
+    for _ in range(50):
+        await pilot.pause()
+        if not any(w.is_running for w in pilot.app.workers):
+            await pilot.pause()
+            if not any(w.is_running for w in pilot.app.workers):
+                return
+        await pilot.app.workers.wait_for_complete()
+    raise AssertionError("workers kept running")
+
+
 @contextlib.asynccontextmanager
 async def running(app: Any, *, size: tuple[int, int] = (120, 36),
                   message_hook: Callable[[Any], None] | None = None) -> AsyncIterator[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pilot_helpers import drain_workers
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import CommandPalette
@@ -41,16 +42,6 @@ class Host(App):
 
     def action_threads(self) -> None:
         self.actions.append("threads")
-
-
-async def settle(pilot) -> None:
-    for _ in range(50):
-        await pilot.pause()
-        if not any(w.is_running for w in pilot.app.workers):
-            await pilot.pause()
-            if not any(w.is_running for w in pilot.app.workers):
-                return
-        await pilot.app.workers.wait_for_complete()
 
 
 async def sample(store) -> None:
@@ -128,10 +119,10 @@ async def test_palette_opens_a_thread_end_to_end(stores):
     app = Host(FakeStores(stores.leon))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("ctrl+p")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert isinstance(app.screen, CommandPalette)
         await pilot.press(*"groceries")
-        await settle(pilot)
+        await drain_workers(pilot)
         await pilot.press("down", "enter")
-        await settle(pilot)
+        await drain_workers(pilot)
     assert app.opened == ["zoo"]

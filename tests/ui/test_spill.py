@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import time
 from pathlib import Path
 
 import pytest
+from pilot_helpers import drain_workers
 from textual.app import App
 from textual.widgets import Input, Static
 
@@ -34,17 +34,6 @@ class Host(App):
 
     def on_mount(self) -> None:
         self.push_screen(self.make_screen())
-
-
-async def settle(pilot) -> None:
-    for _ in range(50):
-        await pilot.pause()
-        if not any(w.is_running for w in pilot.app.workers):
-            await pilot.pause()
-            if not any(w.is_running for w in pilot.app.workers):
-                return
-        await pilot.app.workers.wait_for_complete()
-    raise AssertionError("workers kept running")
 
 
 def spill_files(paths: Paths, thread_id: str) -> dict[str, Path]:
@@ -117,7 +106,7 @@ async def test_lists_the_threads_spills_newest_first_with_metadata(stores, leon_
     (other / "not-mine.txt").write_text("x")
     app = Host(lambda: SpillScreen(store, leon_paths, t.id))
     async with app.run_test(size=(120, 30)) as pilot:
-        await settle(pilot)
+        await drain_workers(pilot)
         screen = app.screen
         assert [f.path.name for f in screen.files] == [files["log"].name, files["py"].name]
         if has_table:
@@ -136,7 +125,7 @@ async def test_preselected_path_opens_highlighted(stores, leon_paths):
     files = spill_files(leon_paths, t.id)
     app = Host(lambda: SpillScreen(store, leon_paths, t.id, path=str(files["py"])))
     async with app.run_test(size=(120, 30)) as pilot:
-        await settle(pilot)
+        await drain_workers(pilot)
         screen = app.screen
         assert screen.shown.path == files["py"]
         assert screen.language == "python"
@@ -152,22 +141,22 @@ async def test_search_inside_with_next_and_previous(stores, leon_paths):
     files = spill_files(leon_paths, t.id)
     app = Host(lambda: SpillScreen(store, leon_paths, t.id, path=str(files["log"])))
     async with app.run_test(size=(120, 20)) as pilot:
-        await settle(pilot)
+        await drain_workers(pilot)
         screen = app.screen
         view = screen.view
         await pilot.press("slash", *"error")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert [m.line for m in view.matches] == [7, 57, 107, 157, 207, 257, 307, 357]
         assert view.current == 0
         info = screen.query_one("#spill-info", Static)
         assert "match 1 of 8" in str(info.render())
         await pilot.press("enter")                    # Enter in the box: next match
-        await settle(pilot)
+        await drain_workers(pilot)
         assert view.current == 1
         assert view.scroll_offset.y <= 57 < view.scroll_offset.y + view.size.height
         view.focus()
         await pilot.press("n", "n")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert view.current == 3 and "match 4 of 8" in str(info.render())
         await pilot.press("N")
         assert view.current == 2
@@ -176,7 +165,7 @@ async def test_search_inside_with_next_and_previous(stores, leon_paths):
         assert view.current == 7                       # wraps around
         assert view.scroll_offset.y <= 357 < view.scroll_offset.y + view.size.height
         screen.query_one("#spill-search", Input).value = "nothing like this"
-        await settle(pilot)
+        await drain_workers(pilot)
         assert view.matches == [] and "not found" in str(info.render())
 
 
@@ -189,16 +178,16 @@ async def test_pager_hands_over_the_terminal(stores, leon_paths, monkeypatch):
     monkeypatch.setattr(spill_mod.subprocess, "run", lambda cmd, check: ran.append(cmd))
     app = Host(lambda: SpillScreen(store, leon_paths, t.id, path=str(files["py"])))
     async with app.run_test(size=(120, 30)) as pilot:
-        await settle(pilot)
+        await drain_workers(pilot)
         # Headless, the app cannot suspend: the user is told where the file is.
         await pilot.press("p")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert ran == []
         assert any("cannot hand over" in n.message for n in app._notifications)
         # Where it can, the pager gets the file.
         monkeypatch.setattr(app, "suspend", contextlib.nullcontext)
         await pilot.press("p")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert ran == [["most", "-s", str(files["py"])]]
 
 
@@ -207,13 +196,13 @@ async def test_a_thread_without_spills_says_so(stores, leon_paths):
     t = await store.create_thread("scoped", thread_id="sp")
     app = Host(lambda: SpillScreen(store, leon_paths, t.id, path="/nonexistent/file.txt"))
     async with app.run_test(size=(120, 30)) as pilot:
-        await settle(pilot)
+        await drain_workers(pilot)
         screen = app.screen
         assert screen.files == []
         assert "No spilled outputs" in str(screen.query_one("#spill-info", Static).render())
         await pilot.press("p", "n", "N")              # nothing shown: no error
         await pilot.press("escape")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert not isinstance(app.screen, SpillScreen)
 
 
@@ -234,19 +223,6 @@ class SnapHost(App):
             await self.store.close()
 
 
-@pytest.fixture
-def utc():
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if old is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
-
-
 def test_snapshot_spill_pane(snap_compare, tmp_path, utc):
     paths = Paths(home=tmp_path / "home", cache=tmp_path / "cache")
     paths.ensure()
@@ -260,12 +236,12 @@ def test_snapshot_spill_pane(snap_compare, tmp_path, utc):
     files = spill_files(paths, "sp")
 
     async def ready(pilot) -> None:
-        await settle(pilot)
+        await drain_workers(pilot)
         screen = pilot.app.screen
         for box in screen.query(Input):
             box.cursor_blink = False
         screen.query_one("#spill-search", Input).value = "getcwd"
-        await settle(pilot)
+        await drain_workers(pilot)
         # The directory differs per run; the info line would too.
         screen.query_one("#spill-info", Static).update("search: getcwd")
         await pilot.pause()

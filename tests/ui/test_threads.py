@@ -4,10 +4,9 @@ archive, delete with confirmation, open; and the search SQL under it."""
 from __future__ import annotations
 
 import asyncio
-import os
-import time
 
 import pytest
+from pilot_helpers import drain_workers
 from textual.app import App
 from textual.widgets import Input, Select
 
@@ -48,32 +47,6 @@ class Host(App):
 
     def on_thread_deleted(self, m: ThreadDeleted) -> None:
         self.posted.append(m)
-
-
-async def settle(pilot) -> None:
-    """Let queued messages run and the workers they start finish, until nothing is left
-    (no sleeps: each key press may start a worker after the previous one finished)."""
-    for _ in range(50):
-        await pilot.pause()
-        if not any(w.is_running for w in pilot.app.workers):
-            await pilot.pause()
-            if not any(w.is_running for w in pilot.app.workers):
-                return
-        await pilot.app.workers.wait_for_complete()
-    raise AssertionError("workers kept running")
-
-
-@pytest.fixture
-def utc():
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if old is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
 
 
 @pytest.fixture(autouse=True)
@@ -169,7 +142,7 @@ async def test_pages_from_the_database_not_all_threads(stores):
     store.search_threads = spy  # type: ignore[method-assign]
     app = Host(lambda: ThreadBrowserScreen(store))
     async with app.run_test(size=(110, 30)) as pilot:
-        await settle(pilot)
+        await drain_workers(pilot)
         screen = app.screen
         assert isinstance(screen, ThreadBrowserScreen)
         page = ThreadBrowserScreen.PAGE_SIZE
@@ -179,12 +152,12 @@ async def test_pages_from_the_database_not_all_threads(stores):
         assert "100 of 620 threads loaded" in str(screen.query_one("#threads-info").render())
         # Moving near the end of what is loaded fetches exactly one more page.
         await pilot.press("end")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert fetched == [page, page]
         assert screen.option_list.option_count == 2 * page
         for _ in range(10):
             await pilot.press("end")
-            await settle(pilot)
+            await drain_workers(pilot)
         assert screen.exhausted and screen.option_list.option_count == 620
         assert screen.threads[-1].title == "Bulk thread 0"
 
@@ -194,24 +167,24 @@ async def test_search_as_you_type_filters_the_list(stores):
     await sample(store)
     app = Host(lambda: ThreadBrowserScreen(store))
     async with app.run_test(size=(110, 30)) as pilot:
-        await settle(pilot)
+        await drain_workers(pilot)
         screen = app.screen
         assert [t.id for t in screen.threads] == ["sub", "old", "zoo", "parser"]
         await pilot.press("slash", *"eleph")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert [t.id for t in screen.threads] == ["zoo"]
         await pilot.press(*["backspace"] * 5, *"refactor")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert [t.id for t in screen.threads] == ["parser"]
         await pilot.press(*["backspace"] * 8, *"zebra")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert screen.threads == []
         assert "No thread matches" in str(screen.query_one("#threads-info").render())
         # Enter in the search box opens the first match.
         await pilot.press(*["backspace"] * 5, *"groceries")
-        await settle(pilot)
+        await drain_workers(pilot)
         await pilot.press("enter")
-        await settle(pilot)
+        await drain_workers(pilot)
     assert app.results == ["zoo"]
 
 
@@ -220,19 +193,19 @@ async def test_kind_and_status_filters(stores):
     await sample(store)
     app = Host(lambda: ThreadBrowserScreen(store))
     async with app.run_test(size=(110, 30)) as pilot:
-        await settle(pilot)
+        await drain_workers(pilot)
         screen = app.screen
         screen.query_one("#threads-kind", Select).value = "scoped"
-        await settle(pilot)
+        await drain_workers(pilot)
         assert [t.id for t in screen.threads] == ["old", "parser"]
         screen.query_one("#threads-status", Select).value = "active"
-        await settle(pilot)
+        await drain_workers(pilot)
         assert [t.id for t in screen.threads] == ["parser"]
         # The k key cycles the kind filter from the list.
         screen.query_one("#threads-status", Select).value = ""
         screen.option_list.focus()
         await pilot.press("k")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert screen.kind == "subagent"
         assert [t.id for t in screen.threads] == ["sub"]
 
@@ -242,21 +215,21 @@ async def test_rename_inline(stores):
     await sample(store)
     app = Host(lambda: ThreadBrowserScreen(store))
     async with app.run_test(size=(110, 30)) as pilot:
-        await settle(pilot)
+        await drain_workers(pilot)
         screen = app.screen
         await pilot.press("down", "down", "r")     # "zoo" (Groceries)
         box = screen.query_one("#threads-rename", Input)
         assert box.display and box.has_focus and box.value == "Groceries"
         box.value = ""
         await pilot.press(*"Shopping list", "enter")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert (await store.get_thread("zoo")).title == "Shopping list"
         assert not box.display
         assert "Shopping list" in str(screen.option_list.get_option("zoo").prompt)
         assert [t.id for t in await store.search_threads("shopping")] == ["zoo"]
         # Escape cancels a rename without closing the browser.
         await pilot.press("r", "x", "escape")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert (await store.get_thread("zoo")).title == "Shopping list"
         assert app.screen is screen
     assert [type(m) for m in app.posted] == [ThreadRenamed]
@@ -268,22 +241,22 @@ async def test_archive_and_restore(stores):
     await sample(store)
     app = Host(lambda: ThreadBrowserScreen(store))
     async with app.run_test(size=(110, 30)) as pilot:
-        await settle(pilot)
+        await drain_workers(pilot)
         screen = app.screen
         await pilot.press("down", "down", "a")      # archive "zoo"
-        await settle(pilot)
+        await drain_workers(pilot)
         assert (await store.get_thread("zoo")).status == "archived"
         await pilot.press("a")                      # and restore it
-        await settle(pilot)
+        await drain_workers(pilot)
         assert (await store.get_thread("zoo")).status == "active"
         # With the "active" filter on, archiving removes the row.
         screen.query_one("#threads-status", Select).value = "active"
-        await settle(pilot)
+        await drain_workers(pilot)
         before = [t.id for t in screen.threads]
         screen.option_list.focus()
         screen.option_list.highlighted = before.index("zoo")
         await pilot.press("a")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert [t.id for t in screen.threads] == [i for i in before if i != "zoo"]
     assert [(m.thread_id, m.archived) for m in app.posted] == [
         ("zoo", True), ("zoo", False), ("zoo", True)]
@@ -294,30 +267,30 @@ async def test_delete_asks_first_and_never_deletes_the_open_thread(stores):
     await sample(store)
     app = Host(lambda: ThreadBrowserScreen(store, current_thread_id="sub"))
     async with app.run_test(size=(110, 30)) as pilot:
-        await settle(pilot)
+        await drain_workers(pilot)
         screen = app.screen
         await pilot.press("d")                      # "sub" is the open thread
-        await settle(pilot)
+        await drain_workers(pilot)
         assert app.screen is screen
         await pilot.press("down", "d")              # "old"
-        await settle(pilot)
+        await drain_workers(pilot)
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert app.screen is screen
         assert (await store.get_thread("old")).id == "old"
         await pilot.press("d")
-        await settle(pilot)
+        await drain_workers(pilot)
         await pilot.press("y")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert app.screen is screen
         assert [t.id for t in await store.search_threads("")] == ["sub", "zoo", "parser"]
         assert [t.id for t in screen.threads] == ["sub", "zoo", "parser"]
         # Enter on the confirmation's focused button is the safe answer.
         await pilot.press("d")
-        await settle(pilot)
+        await drain_workers(pilot)
         await pilot.press("enter")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert len(await store.search_threads("")) == 3
     assert [m.thread_id for m in app.posted] == ["old"]
 
@@ -331,13 +304,13 @@ async def test_delete_in_the_app_archives_and_removes_everywhere(stores, leon_pa
     app = Host(lambda: ThreadBrowserScreen(store))
     app.stores, app.paths = stores, leon_paths      # what the real app has
     async with app.run_test(size=(110, 30)) as pilot:
-        await settle(pilot)
+        await drain_workers(pilot)
         await pilot.press("down", "d")              # "old"
-        await settle(pilot)
+        await drain_workers(pilot)
         assert "leon threads restore old" in str(
             app.screen.query_one("#confirm-question").render())
         await pilot.press("y")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert [t.id for t in app.screen.threads] == ["sub", "zoo", "parser"]
     assert [t.id for t in await store.search_threads("")] == ["sub", "zoo", "parser"]
     assert not spill.exists()
@@ -351,23 +324,23 @@ async def test_open_and_close(stores):
     await sample(store)
     app = Host(lambda: ThreadBrowserScreen(store))
     async with app.run_test(size=(110, 30)) as pilot:
-        await settle(pilot)
+        await drain_workers(pilot)
         await pilot.press("down", "enter")
-        await settle(pilot)
+        await drain_workers(pilot)
         app.push_screen(ThreadBrowserScreen(store), app.results.append)
-        await settle(pilot)
+        await drain_workers(pilot)
         await pilot.press("escape")
-        await settle(pilot)
+        await drain_workers(pilot)
     assert app.results == ["old", None]
 
 
 async def test_empty_home_says_so(stores):
     app = Host(lambda: ThreadBrowserScreen(stores.leon))
     async with app.run_test(size=(110, 30)) as pilot:
-        await settle(pilot)
+        await drain_workers(pilot)
         assert "No threads yet" in str(app.screen.query_one("#threads-info").render())
         await pilot.press("r", "a", "d", "enter")   # nothing to act on: no error
-        await settle(pilot)
+        await drain_workers(pilot)
         assert isinstance(app.screen, ThreadBrowserScreen)
 
 
@@ -401,7 +374,7 @@ def test_snapshot_thread_browser(snap_compare, tmp_path, utc):
     asyncio.run(build())
 
     async def ready(pilot) -> None:
-        await settle(pilot)
+        await drain_workers(pilot)
         for box in pilot.app.screen.query(Input):
             box.cursor_blink = False
         await pilot.pause()

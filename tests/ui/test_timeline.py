@@ -4,11 +4,10 @@ forward through the agent, switching to a branch, naming a checkpoint."""
 from __future__ import annotations
 
 import asyncio
-import os
-import time
 from pathlib import Path
 
 import pytest
+from pilot_helpers import drain_workers
 from textual.app import App
 from textual.widgets import Input, Static
 
@@ -43,30 +42,6 @@ class Host(App):
 
     def on_checkpoint_named(self, m: CheckpointNamed) -> None:
         self.posted.append(m)
-
-
-async def settle(pilot) -> None:
-    for _ in range(50):
-        await pilot.pause()
-        if not any(w.is_running for w in pilot.app.workers):
-            await pilot.pause()
-            if not any(w.is_running for w in pilot.app.workers):
-                return
-        await pilot.app.workers.wait_for_complete()
-    raise AssertionError("workers kept running")
-
-
-@pytest.fixture
-def utc():
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if old is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
 
 
 def make_agent(store: LeonStore, thread, tmp: Path) -> Agent:
@@ -135,27 +110,27 @@ async def test_rollback_and_rollforward_move_the_agents_branch(stores, tmp_path)
     assert full[-1] == "Two hundred."
     app = Host(lambda: TimelineScreen(agent))
     async with app.run_test(size=(130, 32)) as pilot:
-        await settle(pilot)
+        await drain_workers(pilot)
         screen = app.screen
         assert isinstance(screen, TimelineScreen)
         assert screen.rows[screen.option_list.highlighted].head   # starts on the head
         # Select q2 and roll back to it with one key.
         screen.option_list.highlighted = [r.entry.id for r in screen.rows].index(ck["q2"])
-        await settle(pilot)
+        await drain_workers(pilot)
         await pilot.press("enter")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert [m.text for m in agent.branch] == full[:-1]
         assert (await store.head(thread.id)).id == ck["q2"]
         assert screen.rows[screen.option_list.highlighted].head
         # Roll forward with one key.
         await pilot.press("f")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert [m.text for m in agent.branch] == full
         await pilot.press("f")                       # nothing ahead: says so, no move
-        await settle(pilot)
+        await drain_workers(pilot)
         assert (await store.head(thread.id)).id == ck["a3"]
         await pilot.press("escape")
-        await settle(pilot)
+        await drain_workers(pilot)
     assert app.results == [True]
     assert [(m.how, m.checkpoint_id) for m in app.posted] == [
         ("rollback", ck["q2"]), ("rollforward", ck["a3"])]
@@ -168,15 +143,15 @@ async def test_a_branch_after_rollback_is_visible_and_can_be_switched_to(stores,
     await agent.load()
     app = Host(lambda: TimelineScreen(agent))
     async with app.run_test(size=(130, 32)) as pilot:
-        await settle(pilot)
+        await drain_workers(pilot)
         screen = app.screen
         side = next(r for r in screen.rows if r.entry.id == ck["b1"])
         assert side.fork and side.tip and not side.on_branch and side.depth == 1
         assert "branch tip" in str(screen.option_list.get_option(str(ck["b1"])).prompt)
         screen.option_list.highlighted = screen.rows.index(side)
-        await settle(pilot)
+        await drain_workers(pilot)
         await pilot.press("t")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert [m.text for m in agent.branch][-1] == "Twelve megabytes."
         assert (await store.head(thread.id)).id == ck["b1"]
         # Now the old main line is the side branch; its tip is a3.
@@ -184,9 +159,9 @@ async def test_a_branch_after_rollback_is_visible_and_can_be_switched_to(stores,
         assert old.tip and not old.on_branch
         screen.option_list.highlighted = screen.rows.index(
             next(r for r in screen.rows if r.entry.id == ck["a2"]))
-        await settle(pilot)
+        await drain_workers(pilot)
         await pilot.press("t")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert [m.text for m in agent.branch][-1] == "Two hundred."
         await pilot.press("escape")
     assert app.results == [True]
@@ -199,10 +174,10 @@ async def test_preview_shows_the_conversation_at_the_checkpoint(stores, tmp_path
     await agent.load()
     app = Host(lambda: TimelineScreen(agent))
     async with app.run_test(size=(130, 32)) as pilot:
-        await settle(pilot)
+        await drain_workers(pilot)
         screen = app.screen
         screen.option_list.highlighted = [r.entry.id for r in screen.rows].index(ck["b1"])
-        await settle(pilot)
+        await drain_workers(pilot)
         body = str(screen.query_one("#timeline-preview-body", Static).render())
         assert "Twelve megabytes." in body and "Let me count." in body
         assert "About 12 MB." not in body
@@ -219,21 +194,21 @@ async def test_name_a_checkpoint(stores, tmp_path):
     await agent.load()
     app = Host(lambda: TimelineScreen(agent))
     async with app.run_test(size=(130, 32)) as pilot:
-        await settle(pilot)
+        await drain_workers(pilot)
         screen = app.screen
         screen.option_list.highlighted = [r.entry.id for r in screen.rows].index(ck["a2"])
-        await settle(pilot)
+        await drain_workers(pilot)
         await pilot.press("n")
         box = screen.query_one("#timeline-name", Input)
         assert box.display and box.has_focus
         await pilot.press(*"sized it", "enter")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert (await store.get_checkpoint(thread.id, ck["a2"])).label == "sized it"
         assert "» sized it" in str(screen.option_list.get_option(str(ck["a2"])).prompt)
         assert screen.rows[screen.option_list.highlighted].entry.id == ck["a2"]
         # Escape while naming cancels the naming, not the pane.
         await pilot.press("n", "escape")
-        await settle(pilot)
+        await drain_workers(pilot)
         assert app.screen is screen
     assert [(m.checkpoint_id, m.label) for m in app.posted] == [(ck["a2"], "sized it")]
 
@@ -269,6 +244,6 @@ def test_snapshot_timeline(snap_compare, tmp_path, utc):
     asyncio.run(build())
 
     async def ready(pilot) -> None:
-        await settle(pilot)
+        await drain_workers(pilot)
 
     assert snap_compare(SnapHost(path, tmp_path), terminal_size=(120, 24), run_before=ready)
