@@ -65,7 +65,7 @@ MESSAGES = 500_000
 BIG_THREAD = 5_000
 BIG_NAME = "bench-5k"
 SIZE = (120, 40)
-GENERATOR_VERSION = 3           # bump when the generated data changes shape
+GENERATOR_VERSION = 5           # bump when the generated data changes shape
 
 WORDS = (
     "the a of to in for on with from by it we you should could will not also then so but "
@@ -94,8 +94,22 @@ def _sentence(r: random.Random, lo: int = 6, hi: int = 24) -> str:
     return " ".join(words).capitalize() + "."
 
 
+def _markdown_reply(r: random.Random) -> str:
+    """A reply shaped like Claude's: emphasis and inline code, a list, and now and then a
+    fenced code block (the transcript draws these with Markdown widgets, which cost far
+    more than plain text)."""
+    name = r.choice(WORDS)
+    parts = [f"**{_sentence(r, 2, 5).rstrip('.')}**: {_sentence(r)} See `src/{name}.py`.",
+             "\n".join(f"- {_sentence(r, 3, 9)}" for _ in range(r.randint(2, 4)))]
+    if r.random() < 0.3:
+        parts.append(f"```python\ndef {name}(value):\n    return {r.choice(WORDS)}(value)\n```")
+    parts.append(_sentence(r))
+    return "\n\n".join(parts)
+
+
 def _content(r: random.Random, role: str, step: int, tool_id: str) -> tuple[list[Any], str]:
-    """Message content and checkpoint kind. Every third turn the reply calls a tool."""
+    """Message content and checkpoint kind. Every third turn the reply calls a tool; half
+    of the other replies use Markdown."""
     if role == "user":
         if step % 6 == 2:
             out = "\n".join(_sentence(r, 4, 12) for _ in range(r.randint(3, 20)))
@@ -105,6 +119,8 @@ def _content(r: random.Random, role: str, step: int, tool_id: str) -> tuple[list
         return ([{"type": "text", "text": _sentence(r, 4, 10)},
                  {"type": "tool_use", "id": tool_id, "name": r.choice(TOOLS),
                   "input": {"path": f"src/{r.choice(WORDS)}.py"}}], "reply")
+    if step % 4 == 3:
+        return [{"type": "text", "text": _markdown_reply(r)}], "reply"
     return [{"type": "text", "text": " ".join(_sentence(r) for _ in range(r.randint(1, 5)))}], \
         "reply"
 
@@ -276,11 +292,12 @@ def run_leon(home: Path, cache: Path, args: list[str], exit_on: str, timeout: fl
 
 def prime(home: Path, timeout: float = 120.0) -> None:
     """Open the big thread and today's general thread once, as a user would have: leon
-    caches token counts in the rows and creates the day's thread. The measured runs then
-    start from a home that has been used, not from one no leon has ever opened."""
+    caches token counts in the rows (the gauge saves those it made) and creates the day's
+    thread. The measured runs then start from a home that has been used, not from one no
+    leon has ever opened."""
     with tempfile.TemporaryDirectory(prefix="leon-bench-prime-") as cache:
-        run_leon(home, Path(cache), ["--thread", BIG_NAME], "thread_painted", timeout)
-        run_leon(home, Path(cache), [], "thread_painted", timeout)
+        run_leon(home, Path(cache), ["--thread", BIG_NAME], "gauge_drawn", timeout)
+        run_leon(home, Path(cache), [], "gauge_drawn", timeout)
 
 
 def median(values: list[float]) -> float:

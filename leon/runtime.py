@@ -29,8 +29,10 @@ class ProviderChoice:
 
 
 def choose_provider(model: str | None, settings: Settings, env: dict[str, str] | None = None,
-                    *, demo_delay: float = 0.0) -> ProviderChoice:
-    """``--model demo`` or no API key → the offline demo model; otherwise Claude via the SDK."""
+                    *, demo_delay: float = 0.0, deferred: bool = False) -> ProviderChoice:
+    """``--model demo`` or no API key → the offline demo model; otherwise Claude via the SDK.
+    ``deferred``: Claude's provider is a :class:`~leon.llm.deferred.DeferredProvider`, so
+    the SDK is imported later, in a thread (the TUI starts it once the thread is shown)."""
     env = dict(os.environ) if env is None else env
     wanted = model or settings["model"]
     from leon.llm.demo import DemoProvider
@@ -44,10 +46,18 @@ def choose_provider(model: str | None, settings: Settings, env: dict[str, str] |
             DemoProvider(delay=demo_delay), DEMO,
             "no ANTHROPIC_API_KEY set: using the offline demo model (not Claude). "
             "Set the key to chat with Claude.")
-    from leon.llm.anthropic_provider import AnthropicProvider
-
     base_url = env.get("ANTHROPIC_BASE_URL") or None
-    return ProviderChoice(AnthropicProvider(api_key=key, base_url=base_url), wanted, None)
+
+    def claude() -> Provider:
+        from leon.llm.anthropic_provider import AnthropicProvider
+
+        return AnthropicProvider(api_key=key, base_url=base_url)
+
+    if deferred:
+        from leon.llm.deferred import DeferredProvider
+
+        return ProviderChoice(DeferredProvider(claude), wanted, None)
+    return ProviderChoice(claude(), wanted, None)
 
 
 def today(now: dt.datetime | None = None) -> str:
@@ -107,11 +117,12 @@ def default_tools(profiles: dict[str, Any] | None = None, *,
 
 async def make_agent(stores: Stores, paths: Paths, settings: Settings, choice: ProviderChoice,
                      thread: Thread, workspace: Path, *, asker: Asker | None = None,
-                     user_present: bool = False) -> Agent:
+                     user_present: bool = False, housekeep: bool = True) -> Agent:
     """The agent of ``thread`` with every tool. ``asker`` answers permission requests
     (None: calls that need permission are denied); ``user_present``: the user watches
-    replies arrive (the TUI), so chat.db marks them read at once. Call ``agent.close()``
-    when done (it releases the sandbox lease)."""
+    replies arrive (the TUI), so chat.db marks them read at once. ``housekeep=False``
+    leaves the start-up housekeeping to the caller (the TUI runs it once the thread is
+    painted). Call ``agent.close()`` when done (it releases the sandbox lease)."""
     from leon.agent.profiles import load_profiles
     from leon.agent.sandbox import startup_cleanup
     from leon.agent.session import ToolSession
@@ -119,7 +130,8 @@ async def make_agent(stores: Stores, paths: Paths, settings: Settings, choice: P
     from leon.lifecycle.startup import prepare_thread
 
     # Lifecycle housekeeping (once per process) and the daily rollover's handoff.
-    thread = await prepare_thread(stores, paths, settings, choice.provider, choice.model, thread)
+    thread = await prepare_thread(stores, paths, settings, choice.provider, choice.model, thread,
+                                  housekeep=housekeep)
     await startup_cleanup(stores.leon, stores.sandbox, paths)
     profiles, _ = load_profiles(paths.agents)
     session = ToolSession(stores=stores, paths=paths, settings=settings, asker=asker,

@@ -6,7 +6,9 @@ checkpoint as it completes, so a crash, a Ctrl+C or a dropped connection loses n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -158,8 +160,12 @@ class Agent:
 
     # -- memory: the gauge, compaction by hand, pins ------------------------------------
     async def gauge(self) -> Gauge:
-        """Token figures of the next request, by part (what the TUI's gauge draws)."""
-        return self.memory.gauge(self.view_inputs())
+        """Token figures of the next request, by part (what the TUI's gauge draws). The
+        counts it made are kept in the rows, so the next open of the thread reuses them."""
+        gauge = self.memory.gauge(self.view_inputs())
+        with contextlib.suppress(sqlite3.Error):  # only a cache: the next gauge tries again
+            await self.memory.save_counts()
+        return gauge
 
     async def compact(self) -> CompactOutcome:
         """Compact now, whatever the thresholds (the user asked); also re-arms automatic

@@ -79,12 +79,13 @@ async def housekeeping(stores: Stores, paths: Paths, settings: Settings, *,
 
 
 async def prepare_thread(stores: Stores, paths: Paths, settings: Settings, provider: Any,
-                         model: str, thread: Thread) -> Thread:
-    """Housekeeping (sparing ``thread``), then the rollover handoff if it is due; returns
-    the thread as stored now."""
+                         model: str, thread: Thread, *, housekeep: bool = True) -> Thread:
+    """Housekeeping (sparing ``thread``; skipped with ``housekeep=False``), then the
+    rollover handoff if it is due; returns the thread as stored now."""
     from leon.lifecycle.rollover import ensure_handoff
 
-    await housekeeping(stores, paths, settings, keep={thread.id})
+    if housekeep:
+        await housekeeping(stores, paths, settings, keep={thread.id})
     if await ensure_handoff(stores, settings, provider, model, thread) is not None:
         return await stores.leon.get_thread(thread.id)
     return thread

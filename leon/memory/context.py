@@ -267,10 +267,16 @@ class ContextManager:
         await self.commit(view, inputs().branch)
         return view
 
+    async def save_counts(self) -> None:
+        """Store the token counts made since the last save in ``messages.tokens``."""
+        unsaved = self.tokens.take_unsaved()
+        if unsaved:
+            await self.store.set_message_tokens(unsaved)
+
     async def commit(self, view: View, branch: list[Any]) -> None:
         """Make ``view`` the one sent: store new counts and the pruning batch, link
         spills to their messages, remember the request for calibration."""
-        await self.store.set_message_tokens(self.tokens.take_unsaved())
+        await self.save_counts()
         if view.force or view.plan.batch:
             self._signature = view.settings.prune_signature
             self._decided = set(view.plan.applied) if view.force else (
@@ -293,7 +299,7 @@ class ContextManager:
         reply_id = reply.id if reply is not None else None
         if reply is not None and reply.id not in self.tokens.messages:
             self.tokens.message(reply)
-            await self.store.set_message_tokens(self.tokens.take_unsaved())
+            await self.save_counts()
         if self._sent is None or self._sent[0] != model:
             return None
         _, raw, estimate, key, ids = self._sent

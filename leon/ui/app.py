@@ -3,8 +3,12 @@ after the first frame.
 
 :func:`make_app` is the one factory the CLI (:func:`run_app`), the tests and
 ``scripts/screenshots.py`` use. Start-up order matters for speed: the chat screen paints
-first; then a worker opens the stores, picks the provider (importing ``anthropic``, ~2.5 s,
-in a thread so the screen stays live), resolves the thread and loads the agent.
+first; then a worker opens the stores, resolves the thread and loads the agent, and the
+chat screen draws the thread. Only then does the rest start (:meth:`LeonApp.thread_painted`):
+the tokenizer and the gauge, the lifecycle housekeeping, and Claude's provider (importing
+the SDK takes ~1.5 s). Nothing CPU-heavy runs in a thread beside the critical path: a
+thread holding the GIL makes every hand-off to aiosqlite's thread wait out the switch
+interval (opening the stores went from 40 to 250 ms while the tokenizer loaded).
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ class LeonApp(App[None]):
         self.tokenizer_ready: asyncio.Future[Any] | None = None
         self._notes: list[str] = []
         self._theme_ready = False
+        self._after_paint_started = False
         self._setup_themes()
         self.keymap_overrides, problems = parse_keymap(settings["ui.keymap"])
         self._notes += problems
@@ -144,26 +149,54 @@ class LeonApp(App[None]):
     async def boot(self) -> None:
         from leon.store import Stores
 
-        self.warm_tokenizer()
         if self.stores is None:
             self.stores = await Stores.open(self.paths)
         agent = await self.build_agent()
         self.chat.post_message(AgentLoaded(agent, self.choice.notice if self.choice else None))
 
+    def thread_painted(self) -> None:
+        """The chat screen has drawn its thread: start what start-up put off (once)."""
+        if self._after_paint_started:
+            return
+        self._after_paint_started = True
+        self.warm_tokenizer()
+        self.housekeeping_worker()
+        self._start_provider()
+
     def warm_tokenizer(self) -> None:
-        """Load the tokenizer (~0.3 s of CPU) in a thread while the thread opens, so the
-        first gauge does not freeze the screen; the gauge waits for it."""
+        """Load the tokenizer (~0.3 s of CPU) in a thread, so the first gauge does not
+        freeze the screen; the gauge waits for it."""
         if self.tokenizer_ready is None:
             from leon.memory.count import encoding
 
             self.tokenizer_ready = asyncio.ensure_future(asyncio.to_thread(encoding))
 
+    def _start_provider(self) -> None:
+        provider = self.choice.provider if self.choice else None
+        start = getattr(provider, "start", None)
+        if callable(start):
+            start()  # a DeferredProvider: import the SDK now, before the first send
+
+    @work(group="housekeeping", exclusive=True, exit_on_error=False, name="housekeeping")
+    async def housekeeping_worker(self) -> None:
+        """Retention, orphans and the growth sample (leon/lifecycle/startup.py), after the
+        first thread is on screen; what it did goes to the event feed."""
+        from leon.lifecycle.startup import housekeeping
+
+        if self.stores is None:
+            return
+        keep = {self.chat.agent.thread.id} if self.chat.agent is not None else set()
+        report = await housekeeping(self.stores, self.paths, self.settings, keep=keep)
+        if report is not None and report.lines and self.chat.is_attached:
+            await self.chat.show_housekeeping(report.lines)
+
     async def choose(self, model: str | None) -> ProviderChoice:
-        """Pick the provider; ``anthropic`` is imported in a thread, off the event loop."""
+        """Pick the provider. Claude's is deferred: the SDK is imported in a thread once
+        the thread is painted (or when the first call needs it)."""
         from leon.runtime import choose_provider
 
-        choice = await asyncio.to_thread(choose_provider, model, self.settings, self.env,
-                                         demo_delay=self.demo_delay)
+        choice = choose_provider(model, self.settings, self.env, demo_delay=self.demo_delay,
+                                 deferred=True)
         self.choice = choice
         return choice
 
@@ -186,7 +219,8 @@ class LeonApp(App[None]):
                                           continue_last=self.continue_last, model=choice.model,
                                           settings=self.settings)
         return await make_agent(stores, self.paths, self.settings, choice, thread,
-                                self.workspace, asker=self.ask_permission, user_present=True)
+                                self.workspace, asker=self.ask_permission, user_present=True,
+                                housekeep=False)
 
     @on(Worker.StateChanged)
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

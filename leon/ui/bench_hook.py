@@ -9,6 +9,8 @@ moments the app reports here:
 * ``thread_painted``: the transcript of the opened thread has been drawn. Call
   ``mark(app, "thread_painted")`` from a ``call_after_refresh`` once the messages of a
   loaded thread are mounted.
+* ``gauge_drawn``: the context gauge shows its first figures (it counts the whole view,
+  and the counts it made are saved in the rows).
 
 Each mark appends one JSON line ``{"event", "t" (time.time()), "rss_kb", "pid"}``; when the
 event is the one named by ``LEON_BENCH_EXIT_ON`` (default ``first_paint``) the app exits.

@@ -106,11 +106,13 @@ class AssistantMessage(Block):
         self._stream: MarkdownStream | None = None
 
     def compose(self) -> ComposeResult:
-        from textual.widgets import Markdown
-
         yield Static(self.speaker, classes="speaker")
-        # a reply about to stream needs the Markdown widget (it streams into it)
-        yield Markdown(self.text, classes="body") if not self.text else body(self.text)
+        if self.text:
+            yield body(self.text)
+        else:  # a reply about to stream needs the Markdown widget (it streams into it)
+            from textual.widgets import Markdown
+
+            yield Markdown(classes="body")
         if self.interrupted is not None:
             yield self._interrupted_note(self.interrupted)
 

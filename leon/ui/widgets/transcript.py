@@ -23,7 +23,7 @@ from leon.ui.messages import OlderMessagesRequested
 from leon.ui.widgets.message import AssistantMessage, Block, Notice, SummaryBlock, UserMessage
 from leon.ui.widgets.tool_block import ToolBlock
 
-FIRST = 8          # messages mounted before the first paint of a thread
+FIRST = 8          # most messages mounted before the first paint of a thread
 PAGE = 24          # messages mounted per page (right after that paint, and on scroll-up)
 HIGH_WATER = 160   # widgets before the oldest are dropped
 LOW_WATER = 100    # widgets kept after dropping
@@ -135,15 +135,17 @@ class Transcript(VerticalScroll, can_focus=False):
     async def show(self, messages: list[Message], *,
                    summaries: dict[int, Summary] | None = None,
                    notices: dict[int, list[tuple[str, str]]] | None = None,
-                   speaker: str = "claude") -> None:
+                   speaker: str = "claude",
+                   painted: Callable[[], Any] | None = None) -> None:
         """Replace the view with the tail of ``messages``: the last FIRST now, a PAGE
-        more above them once that is painted."""
+        more above them once that is painted. ``painted`` is called after the first
+        paint, before that page is mounted."""
         await self.finish_streams()
         self.messages = messages
         self.summaries = summaries or {}
         self.stored_notices = notices or {}
         self.speaker = speaker
-        self.first = max(0, len(messages) - FIRST)
+        self.first = len(messages) - self._screenful(messages)
         widgets = build_blocks(messages[self.first:], self.first, speaker=speaker,
                                summaries=self.summaries, notices=self.stored_notices,
                                spill_hint=self.spill_hint)
@@ -151,8 +153,26 @@ class Transcript(VerticalScroll, can_focus=False):
         if widgets:
             await self.mount_all(widgets)
         self.anchor()
+        if painted is not None:
+            self.call_after_refresh(painted)
         if self.first > 0:
             self.call_after_refresh(self._fill)
+
+    def _screenful(self, messages: list[Message]) -> int:
+        """How many of the newest messages (at most FIRST) fill the view: a Markdown
+        reply costs milliseconds to build, so the first paint builds no more than shows.
+        The height is estimated from the text wrapped at the view's width; too few is
+        harmless (the page mounted after the paint follows at once)."""
+        width, height = self.size.width - 6, self.size.height
+        if width <= 10 or height <= 0:
+            return min(FIRST, len(messages))
+        rows = 0
+        for count, msg in enumerate(reversed(messages), 1):
+            rows += 2 + sum(-(-max(len(line), 1) // width) for line in msg.text.splitlines())
+            rows += 2 * sum(1 for b in msg.content if b.get("type") == "tool_use")
+            if rows >= height or count >= FIRST:
+                return count
+        return len(messages)
 
     async def _fill(self) -> None:
         """After the first paint: one page above, so there is history to scroll into."""

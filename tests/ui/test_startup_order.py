@@ -1,0 +1,88 @@
+"""What start-up puts off until the thread is on screen: Claude's provider (the SDK import),
+the lifecycle housekeeping and the gauge's counting — and that each still happens."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from fakeapi import text
+from pilot_helpers import running, send, settle, wait_for
+
+from leon.llm.deferred import DeferredProvider
+
+
+async def test_claude_provider_is_built_after_the_thread_is_shown(make_app, fake_api):
+    fake_api.script(text("Hello from the fake Claude."))
+    painted: list[Any] = []
+    app = make_app(model="claude-test", env={"ANTHROPIC_API_KEY": fake_api.api_key,
+                                             "ANTHROPIC_BASE_URL": fake_api.base_url})
+
+    original = app.thread_painted
+
+    def spy() -> None:  # what the provider was when the thread had been painted
+        provider = app.choice.provider
+        painted.append(provider._built is not None if isinstance(provider, DeferredProvider)
+                       else "not deferred")
+        original()
+
+    app.thread_painted = spy  # type: ignore[method-assign]
+    async with running(app) as pilot:
+        assert painted == [False]  # not even started before the thread was drawn
+        provider = app.chat.agent.provider
+        assert isinstance(provider, DeferredProvider)
+        real = await provider.get()  # started after the paint: it is being built or built
+        assert type(real).__name__ == "AnthropicProvider"
+        assert not app.chat.query_one("#demo-notice").display  # Claude, not the demo
+        await send(pilot, "hello there")
+        replies = [m.text for m in app.chat.agent.branch if m.role == "assistant"]
+        assert replies == ["Hello from the fake Claude."]
+        assert fake_api.requests[-1]["body"]["messages"][-1]["content"][-1]["text"] == \
+            "hello there"
+
+
+async def test_a_provider_that_cannot_be_built_fails_the_turn_not_the_app(make_app):
+    def broken() -> Any:
+        raise RuntimeError("the SDK is not installed")
+
+    app = make_app()
+    async with running(app) as pilot:
+        app.chat.agent.provider = DeferredProvider(broken)
+        await send(pilot, "hello")
+        notices = " ".join(app.chat.transcript.notices)
+        assert "the SDK is not installed" in notices
+        assert app.chat.prompt.text == "hello"  # the text is back in the prompt
+        assert app.is_running
+
+
+async def test_housekeeping_runs_once_the_thread_is_shown(make_app, leon_paths):
+    orphan = leon_paths.spill / "no-such-thread"
+    orphan.mkdir(parents=True)
+    (orphan / "toolu_1.txt").write_text("left behind by a thread that is gone")
+    old = time.time() - 3600  # untouched for an hour (younger entries may be in use)
+    for path in (orphan / "toolu_1.txt", orphan):
+        os.utime(path, (old, old))
+    app = make_app()
+    async with running(app) as pilot:
+        await wait_for(pilot, lambda: not orphan.exists(), what="the orphan sweep")
+        await settle(pilot)
+        feed = " ".join(app.chat.feed.lines)
+        assert "orphan" in feed
+        events = await app.stores.leon.db.fetchall("SELECT kind FROM events WHERE kind = 'orphans'")
+        assert len(events) == 1
+
+
+async def test_the_gauge_saves_the_counts_it_made(make_app, stores):
+    thread = await stores.leon.create_thread("scoped", name="counted", title="counted")
+    for i in range(30):
+        await stores.leon.append_message(thread.id, "user", [{"type": "text",
+                                                             "text": f"question {i}"}])
+        await stores.leon.append_message(thread.id, "assistant", [{"type": "text",
+                                                                  "text": f"answer {i}"}])
+    app = make_app(thread="counted")
+    async with running(app):
+        assert app.chat.gauge.gauge is not None
+    rows = await stores.leon.db.fetchall(
+        "SELECT tokens FROM messages WHERE thread_id = ?", (thread.id,))
+    assert len(rows) == 60 and all(r["tokens"] for r in rows)
