@@ -17,22 +17,23 @@ from leon.ui.bindings import bindings_for
 if TYPE_CHECKING:
     from textual.widgets.markdown import MarkdownStream
 
-# textual.widgets.Markdown (and markdown-it) are imported when first needed, not before
-# the first frame: an empty chat has no Markdown to draw.
+# Markdown renderers (and markdown-it) are imported when first needed, not before the
+# first frame: an empty chat has no Markdown to draw.
 
 
-# Markdown syntax worth a Markdown widget: emphasis, code, headings, links, tables,
-# quotes, lists, rules. Plain prose is drawn by a Static, which costs a fraction of a
-# Markdown widget (a tree of block widgets) — most user messages are plain.
+# Markdown syntax worth rendering: emphasis, code, headings, links, tables, quotes,
+# lists, rules. Plain prose is drawn as it is — most user messages are plain.
 _MARKDOWN = re.compile(r"[*_`#\[\]|<>]|^\s*(?:[-+]|\d+[.)])\s|^\s*(?:---|===)", re.M)
 
 
 def body(text: str) -> Widget:
-    """The widget for a finished message's text."""
+    """The widget for a finished message's text: one Static either way (Markdown through
+    Rich, see :mod:`leon.ui.widgets.markdown_text`; Textual's Markdown widget is kept for
+    replies while they stream)."""
     if _MARKDOWN.search(text):
-        from textual.widgets import Markdown
+        from leon.ui.widgets.markdown_text import MarkdownText
 
-        return Markdown(text, classes="body")
+        return MarkdownText(text, classes="body")
     return Static(text, classes="body plain", markup=False)
 
 
@@ -168,10 +169,8 @@ class SummaryBlock(Block):
         self.expanded = False
 
     def compose(self) -> ComposeResult:
-        from textual.widgets import Markdown
-
         yield Static(self._title(), classes="summary-title")
-        text = Markdown(self.text, classes="body")
+        text = body(self.text)
         text.display = False
         yield text
 
