@@ -55,6 +55,19 @@ async def test_rollback_moves_pointer_and_new_turn_branches_without_deleting(sto
     assert events[-1].data["to"] == c2.id
 
 
+async def test_branch_tail_is_the_end_of_the_active_branch(stores):
+    store = stores.leon
+    t = await store.create_thread("scoped")
+    (_, c1), (_, c2), _, _ = await say(store, t.id, "q1", "a1", "q2", "a2")
+    assert [m.text for m in await store.branch_tail(t.id, 3)] == ["a1", "q2", "a2"]
+    assert [m.text for m in await store.branch_tail(t.id, 10)] == ["q1", "a1", "q2", "a2"]
+    await store.rollback(t.id, c2.id)
+    await store.append_message(t.id, "user", text("q2 rephrased"))
+    # the abandoned q2/a2 are not on the active branch, so not in its tail
+    assert [m.text for m in await store.branch_tail(t.id, 2)] == ["a1", "q2 rephrased"]
+    assert await store.branch_tail((await store.create_thread("scoped")).id, 5) == []
+
+
 async def test_roll_forward_returns_to_the_branch_last_worked_on(stores):
     store = stores.leon
     t = await store.create_thread("scoped")

@@ -430,6 +430,25 @@ class LeonStore(BaseStore):
         )
         return [_message(r) for r in rows]
 
+    async def branch_tail(self, thread_id: str, limit: int) -> list[Message]:
+        """The newest ``limit`` messages of the active branch, oldest first: what a
+        transcript shows first, read without walking (or decoding) the whole branch."""
+        head = await self.head(thread_id)
+        if head is None or head.message_id is None or limit <= 0:
+            return []
+        rows = await self.db.fetchall(
+            f"""WITH RECURSIVE chain(id, n) AS (
+                    SELECT ?, 1
+                    UNION ALL
+                    SELECT (SELECT parent_id FROM messages WHERE id = chain.id) AS pid, n + 1
+                    FROM chain WHERE pid IS NOT NULL AND n < ?
+                )
+                SELECT {_MSG_COLS} FROM messages WHERE id IN (SELECT id FROM chain)
+                ORDER BY id""",
+            (head.message_id, limit),
+        )
+        return [_message(r) for r in rows]
+
     async def get_message(self, message_id: int) -> Message:
         row = await self.db.fetchone(f"SELECT {_MSG_COLS} FROM messages WHERE id = ?", (message_id,))
         if row is None:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from leon.agent.turn import Agent
     from leon.runtime import ProviderChoice
     from leon.store import Stores
+    from leon.store.models import Thread
 
 DEMO_DELAY = 0.015  # seconds between demo words, so the demo model visibly streams
 
@@ -151,8 +152,15 @@ class LeonApp(App[None]):
 
         if self.stores is None:
             self.stores = await Stores.open(self.paths)
-        agent = await self.build_agent()
-        self.chat.post_message(AgentLoaded(agent, self.choice.notice if self.choice else None))
+        choice = self.choice or await self.choose(self.model_override)
+        thread = await self.first_thread(choice.model)
+        # The thread's last messages are on screen before the agent reads the whole branch
+        # (5,000 messages: ~70 ms) and the rest of start-up runs.
+        await self.chat.preview(self.stores.leon, thread, model=choice.model,
+                                demo=bool(getattr(choice.provider, "is_demo", False)),
+                                notice=choice.notice)
+        agent = await self.build_agent(thread_id=thread.id)
+        self.chat.post_message(AgentLoaded(agent, choice.notice))
 
     def thread_painted(self) -> None:
         """The chat screen has drawn its thread: start what start-up put off (once)."""
@@ -200,11 +208,19 @@ class LeonApp(App[None]):
         self.choice = choice
         return choice
 
+    async def first_thread(self, model: str) -> Thread:
+        """The thread the command line asked for (today's general thread by default)."""
+        from leon.runtime import resolve_thread
+
+        assert self.stores is not None
+        return await resolve_thread(self.stores, thread=self.thread_name,
+                                    continue_last=self.continue_last, model=model,
+                                    settings=self.settings)
+
     async def build_agent(self, *, thread_id: str | None = None,
                           new_title: str | None = None) -> Agent:
-        """The agent of a thread: by id, a new scoped thread, or the one the command line
-        asked for (today's general thread by default)."""
-        from leon.runtime import make_agent, resolve_thread
+        """The agent of a thread: by id, a new scoped thread, or the first thread."""
+        from leon.runtime import make_agent
 
         stores = self.stores
         assert stores is not None
@@ -215,9 +231,7 @@ class LeonApp(App[None]):
             thread = await stores.leon.create_thread("scoped", title=new_title,
                                                      model=choice.model)
         else:
-            thread = await resolve_thread(stores, thread=self.thread_name,
-                                          continue_last=self.continue_last, model=choice.model,
-                                          settings=self.settings)
+            thread = await self.first_thread(choice.model)
         return await make_agent(stores, self.paths, self.settings, choice, thread,
                                 self.workspace, asker=self.ask_permission, user_present=True,
                                 housekeep=False)

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from fakeapi import text
-from pilot_helpers import running, send, settle, wait_for
+from pilot_helpers import running, send, settle, use_echo, wait_for
 
 from leon.llm.deferred import DeferredProvider
 
@@ -86,3 +86,66 @@ async def test_the_gauge_saves_the_counts_it_made(make_app, stores):
     rows = await stores.leon.db.fetchall(
         "SELECT tokens FROM messages WHERE thread_id = ?", (thread.id,))
     assert len(rows) == 60 and all(r["tokens"] for r in rows)
+
+
+async def _long_thread(stores, name: str, turns: int) -> None:
+    thread = await stores.leon.create_thread("scoped", name=name, title=name)
+    for i in range(turns):
+        await stores.leon.append_message(thread.id, "user", [{"type": "text",
+                                                             "text": f"question {i}"}])
+        await stores.leon.append_message(thread.id, "assistant", [{"type": "text",
+                                                                  "text": f"answer {i}"}])
+
+
+async def test_the_first_sight_of_a_long_thread_is_kept_when_its_agent_arrives(make_app,
+                                                                                stores):
+    from leon.ui.widgets.message import UserMessage
+    from leon.ui.widgets.transcript import FIRST, PAGE
+
+    await _long_thread(stores, "long", 60)
+    app = use_echo(make_app(thread="long"))
+    seen: dict[str, Any] = {}
+    original = app.chat.preview
+
+    async def spy(*args: Any, **kwargs: Any) -> None:
+        await original(*args, **kwargs)  # returns once painted; the agent is not loaded
+        seen["agent"] = app.chat.agent
+        seen["newest"] = app.chat.transcript.query(UserMessage).last()
+        seen["messages"] = len(app.chat.transcript.messages)
+
+    app.chat.preview = spy  # type: ignore[method-assign]
+    async with running(app) as pilot:
+        transcript = app.chat.transcript
+        assert seen["agent"] is None and seen["newest"].text == "question 59"
+        assert seen["messages"] == FIRST + PAGE  # only the end of the branch was read
+        # the agent's whole branch was adopted: the same widget, at its branch index
+        assert transcript.query(UserMessage).last() is seen["newest"]
+        assert seen["newest"].message_index == 118
+        assert transcript.messages is not None and len(transcript.messages) == 120
+        assert transcript.first == 120 - FIRST - PAGE
+        first = transcript.first
+        await transcript.load_older()
+        await settle(pilot)
+        assert transcript.first == first - PAGE
+        assert transcript.query(UserMessage).first().text == f"question {(first - PAGE) // 2}"
+
+
+async def test_a_message_sent_before_the_agent_arrives_is_sent_once(make_app, stores):
+    from leon.ui.messages import PromptSubmitted
+    from leon.ui.widgets.message import UserMessage
+
+    await _long_thread(stores, "early", 3)
+    app = use_echo(make_app(thread="early"))
+    original = app.chat.preview
+
+    async def spy(*args: Any, **kwargs: Any) -> None:
+        await original(*args, **kwargs)
+        app.chat.post_message(PromptSubmitted("typed at once"))  # before AgentLoaded
+
+    app.chat.preview = spy  # type: ignore[method-assign]
+    async with running(app) as pilot:
+        await settle(pilot)
+        shown = [w.text for w in app.chat.transcript.query(UserMessage)]
+        assert shown.count("typed at once") == 1
+        stored = [m.text for m in app.chat.agent.branch]
+        assert stored[-2:] == ["typed at once", "echo: typed at once "]

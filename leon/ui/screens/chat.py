@@ -10,6 +10,7 @@ agent and to the store's dataclass API.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import contextlib
 import importlib
@@ -43,13 +44,16 @@ from leon.ui.widgets.header import LeonHeader
 from leon.ui.widgets.message import AssistantMessage, Notice, UserMessage
 from leon.ui.widgets.prompt import PromptInput
 from leon.ui.widgets.tool_block import ToolBlock, find_spill_path
-from leon.ui.widgets.transcript import Transcript
+from leon.ui.widgets.transcript import FIRST, PAGE, Transcript
 
 if TYPE_CHECKING:
     from leon.agent.turn import Agent
+    from leon.store.leon_store import LeonStore
+    from leon.store.models import Message, Summary, Thread
     from leon.ui.app import LeonApp
 
 GAUGE_INTERVAL = 0.25   # seconds between gauge redraws while a reply streams
+PREVIEW = FIRST + PAGE  # messages read for the first sight of a thread (and the page above)
 SIDE_MIN_WIDTH = 100    # below this terminal width the side panel starts hidden
 USER_ERRORS = ("TurnError", "StoreError", "ProviderError", "NotFound", "ConfigError")
 
@@ -88,6 +92,7 @@ class ChatScreen(Screen[None]):
         self._streamed = ""
         self._side_user_choice: bool | None = None
         self._reload_pending = False               # a compaction happened during the turn
+        self._preview: tuple[str, list[int]] | None = None  # (thread, message ids) shown
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -151,63 +156,115 @@ class ChatScreen(Screen[None]):
         agent.subscribe(lambda event, _agent=agent: self.post_message(AgentReported(_agent,
                                                                                     event)))
         self.update_header()
+        adopted = False
         try:
-            await self.reload()
+            adopted = await self.reload()
         except Exception as exc:  # e.g. the database went away: say so, keep the screen
             self.app.notify(error_text(exc), title="could not show the thread",
                             severity="error", timeout=10)
         if self._pending_text is not None:  # typed while leon was starting
             text, self._pending_text = self._pending_text, None
-            await self.transcript.add(UserMessage(text, message_index=len(
-                self.transcript.messages)))
+            if not adopted:  # the preview's transcript, with the text in it, was replaced
+                await self.transcript.add(UserMessage(text, message_index=len(
+                    self.transcript.messages)))
             self.start_turn(text)
 
     def update_header(self) -> None:
         agent = self.agent
-        if agent is None:
-            return
+        if agent is not None:
+            self._show_header(agent.thread, agent.model,
+                              bool(getattr(agent.provider, "is_demo", False)))
+
+    def _show_header(self, thread: Thread, model: str, demo: bool) -> None:
         header = self.header
-        thread = agent.thread
         header.title = thread.display_title
         header.kind = thread.kind
-        header.model = agent.model
+        header.model = model
         header.agent = thread.agent
-        header.demo = bool(getattr(agent.provider, "is_demo", False))
+        header.demo = demo
         banner = self.query_one("#demo-notice", Static)
-        if header.demo:
+        if demo:
             notice = self.notice or "demo model: offline and deterministic, not Claude"
             banner.update(Text(notice))
-        banner.display = header.demo
+        banner.display = demo
         self.app.sub_title = thread.display_title
 
-    async def reload(self) -> None:
-        """Redraw the thread from the store (after opening it, a rollback, a compaction)."""
+    async def preview(self, store: LeonStore, thread: Thread, *, model: str, demo: bool,
+                      notice: str | None) -> None:
+        """Show the end of ``thread`` while its agent loads (at start-up): the header, and
+        the newest messages read on their own, so the first sight of a long thread does
+        not wait for its whole branch. :meth:`reload` then adopts these widgets. Returns
+        once they are painted."""
+        self.notice = notice
+        self._show_header(thread, model, demo)
+        tail = await store.branch_tail(thread.id, PREVIEW)
+        partial = len(tail) == PREVIEW  # there may be older messages than these
+        summaries, described, notices = await self._decorations(store, thread.id, tail)
+        if partial:
+            notices.pop(-1, None)  # these happened before the preview's first message
+        self._preview = (thread.id, [m.id for m in tail])
+        painted = asyncio.Event()
+
+        def done() -> None:
+            bench_hook.mark(self.app, "thread_painted")
+            painted.set()
+
+        await self.feed.clear()
+        await self.feed.add_many(described[-50:])
+        await self.transcript.show(tail, summaries=summaries, notices=notices,
+                                   speaker="demo" if demo else "claude", painted=done)
+        await painted.wait()
+
+    async def _decorations(self, store: LeonStore, thread_id: str, messages: list[Message],
+                           ) -> tuple[dict[int, Summary], list[tuple[Described, float]],
+                                      dict[int, list[tuple[str, str]]]]:
+        """The summaries on ``messages``, the thread's stored events in words, and the
+        notices placed among ``messages``."""
+        on_branch = {m.id for m in messages}
+        summaries = {s.upto_message_id: s for s in await store.summaries(thread_id)
+                     if s.upto_message_id in on_branch}
+        stored = await store.events(thread_id, limit=300)
+        described = [(d, e.created_at) for e in stored
+                     if (d := describe_stored(e.kind, e.data)) is not None]
+        return summaries, described, _place(described, [m.created_at for m in messages])
+
+    async def reload(self) -> bool:
+        """Redraw the thread from the store (after opening it, a rollback, a compaction).
+        Right after :meth:`preview` of the same thread, the widgets on screen are kept and
+        take the whole branch (returns True)."""
         agent = self.agent
         if agent is None:
-            return
+            return False
         store = agent.store
         tid = agent.thread.id
         # The agent holds the branch from its summary on; before any compaction that is
         # the whole branch, so the store is not read twice.
         messages = list(agent.branch) if agent.summary_text is None else await store.branch(tid)
-        on_branch = {m.id for m in messages}
-        summaries = {s.upto_message_id: s for s in await store.summaries(tid)
-                     if s.upto_message_id in on_branch}
-        stored = await store.events(tid, limit=300)
-        described = [(d, e.created_at) for e in stored
-                     if (d := describe_stored(e.kind, e.data)) is not None]
-        notices = _place(described, [m.created_at for m in messages])
-        await self.feed.clear()
-        await self.feed.add_many(described[-50:])
+        summaries, described, notices = await self._decorations(store, tid, messages)
+        preview, self._preview = self._preview, None
+        adopted = False
+        if preview is not None and preview[0] == tid and preview[1]:
+            adopted = await self.transcript.adopt(messages, preview[1], summaries=summaries,
+                                                  notices=notices)
+        if not adopted:
+            await self.feed.clear()
+            await self.feed.add_many(described[-50:])
         self.prompt.set_history([m.text for m in messages
                                  if m.role == "user" and m.text.strip()])
-        # The gauge counts the whole view (a fresh thread's counts: ~0.2 s for 5,000
-        # messages); it starts once the transcript is on screen, not before.
-        await self.transcript.show(messages, summaries=summaries, notices=notices,
-                                   speaker=self.speaker, painted=self._thread_painted)
+        if adopted:
+            self.call_after_refresh(self._agent_shown)
+        else:
+            await self.transcript.show(messages, summaries=summaries, notices=notices,
+                                       speaker=self.speaker, painted=self._thread_painted)
+        return adopted
 
     def _thread_painted(self) -> None:
         bench_hook.mark(self.app, "thread_painted")
+        self._agent_shown()
+
+    def _agent_shown(self) -> None:
+        """The agent's thread is on screen: start what start-up put off, and the gauge
+        (it counts the whole view: ~0.2 s for 5,000 messages never counted before)."""
         self.app.thread_painted()
         self.refresh_gauge(now=True)
 

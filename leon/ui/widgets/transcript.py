@@ -11,6 +11,7 @@ thread of thousands of messages therefore opens as fast as one of ten.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -173,6 +174,28 @@ class Transcript(VerticalScroll, can_focus=False):
             if rows >= height or count >= FIRST:
                 return count
         return len(messages)
+
+    async def adopt(self, messages: list[Message], shown: list[int], *,
+                    summaries: dict[int, Summary],
+                    notices: dict[int, list[tuple[str, str]]]) -> bool:
+        """Take the whole branch ``messages`` for a view made from its last messages
+        (whose ids are ``shown``): nothing is mounted again, the widgets' branch indexes
+        move up by the number of older messages. False (nothing changed) when the branch
+        does not end with ``shown`` or its summaries differ; then :meth:`show` it."""
+        offset = len(messages) - len(shown)
+        if offset < 0 or [m.id for m in messages[offset:]] != shown or \
+                {k for k in summaries if k in set(shown)} != self.summaries.keys():
+            return False
+        while self._paging:  # a page being mounted carries the old indexes
+            await asyncio.sleep(0.005)
+        self.messages = messages
+        self.first += offset
+        self.summaries = summaries
+        self.stored_notices = notices
+        for child in self.children:
+            if isinstance(child, (Block, Notice)):
+                child.message_index += offset
+        return True
 
     async def _fill(self) -> None:
         """After the first paint: one page above, so there is history to scroll into."""
