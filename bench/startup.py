@@ -405,6 +405,54 @@ def pane_timings(home: Path, runs: int = 5) -> dict[str, float]:
     return asyncio.run(go())
 
 
+# -- in-process: switching to the big thread inside a running leon ----------------------------
+def switch_timings(home: Path, runs: int = 5) -> dict[str, float]:
+    """Headless (``run_test``) leon on the large home, opened on its general thread; then
+    ``ChatScreen.open_thread`` of the 5,000-message thread (what the thread browser and
+    the palette call): to its end painted, and to its agent loaded (the whole branch
+    adopted, the prompt ready to send)."""
+    from leon.config import load_settings
+    from leon.paths import Paths
+    from leon.ui.app import make_app
+
+    async def one(cache: Path) -> tuple[float, float]:
+        paths = Paths(home=home, cache=cache)
+        app = make_app(paths, load_settings(paths.config), model="demo",
+                       workspace=home, env={})
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                while app.chat.agent is None:
+                    await pilot.pause()
+                await app.workers.wait_for_complete()
+                big = await app.stores.leon.thread_by_name(BIG_NAME)
+                painted: list[float] = []
+                original = app.chat.preview
+
+                async def timed(*args: Any, **kwargs: Any) -> None:
+                    await original(*args, **kwargs)  # returns once painted
+                    painted.append(time.perf_counter())
+
+                app.chat.preview = timed  # type: ignore[method-assign]
+                t0 = time.perf_counter()
+                app.chat.open_thread(big.id)
+                while app.chat.agent is None or app.chat.agent.thread.id != big.id:
+                    await asyncio.sleep(0.001)
+                loaded = time.perf_counter()
+                await app.workers.wait_for_complete()
+                return painted[0] - t0, loaded - t0
+        finally:
+            await app.close()
+
+    async def go() -> dict[str, float]:
+        with tempfile.TemporaryDirectory(prefix="leon-bench-switch-") as cache:
+            results = [await one(Path(cache)) for _ in range(runs)]
+        return {f"switch to the {BIG_THREAD:,}-message thread: its end painted":
+                median([r[0] for r in results]),
+                "... and its agent loaded (ready to send)": median([r[1] for r in results])}
+
+    return asyncio.run(go())
+
+
 # -- main ----------------------------------------------------------------------------------
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -446,6 +494,7 @@ def main() -> int:
         shutil.rmtree(work / "home", ignore_errors=True)
         shutil.copytree(large, work / "home")
         panes = pane_timings(work / "home")
+        panes.update(switch_timings(work / "home"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -149,3 +149,42 @@ async def test_a_message_sent_before_the_agent_arrives_is_sent_once(make_app, st
         assert shown.count("typed at once") == 1
         stored = [m.text for m in app.chat.agent.branch]
         assert stored[-2:] == ["typed at once", "echo: typed at once "]
+
+
+async def test_switching_threads_draws_the_new_end_first_and_keeps_it(make_app, stores):
+    from leon.ui.widgets.message import UserMessage
+
+    await _long_thread(stores, "other", 40)
+    app = use_echo(make_app())
+    async with running(app) as pilot:
+        home = app.chat.agent
+        other = await app.stores.leon.thread_by_name("other")
+        app.chat.open_thread(other.id)
+        await wait_for(pilot, lambda: app.chat.agent not in (None, home), what="the switch")
+        await settle(pilot)
+        assert app.chat.agent.thread.id == other.id
+        assert app.chat.header.title == "other"
+        newest = app.chat.transcript.query(UserMessage).last()
+        assert newest.text == "question 39" and newest.message_index == 78
+        assert len(app.chat.transcript.messages) == 80
+
+
+async def test_a_failed_switch_brings_the_open_thread_back(make_app, stores):
+    await _long_thread(stores, "broken", 3)
+    app = use_echo(make_app())
+    async with running(app) as pilot:
+        home = app.chat.agent
+        await send(pilot, "still here")
+
+        async def fail(**_: Any) -> Any:
+            raise RuntimeError("database is locked")
+
+        app.build_agent = fail  # type: ignore[method-assign]
+        broken = await app.stores.leon.thread_by_name("broken")
+        app.chat.open_thread(broken.id)
+        await settle(pilot)
+        assert app.chat.agent is home
+        assert app.chat.header.title == home.thread.display_title
+        texts = [w.text for w in app.chat.transcript.query("UserMessage")]
+        assert texts[-1] == "still here"
+        assert any("database is locked" in n.message for n in app._notifications)

@@ -730,9 +730,29 @@ class ChatScreen(Screen[None]):
 
     @work(group="switch", exclusive=True, exit_on_error=False, name="opening the thread")
     async def open_thread(self, thread_id: str) -> None:
+        """Switch to another thread: its end is drawn first (:meth:`preview`), then its
+        agent loads. If that fails, the thread that was open comes back."""
         await self._stop_turn()
-        agent = await self.app.build_agent(thread_id=thread_id)
-        await self._retire_agent()
+        old, app = self.agent, self.app
+        assert app.stores is not None
+        choice = app.choice or await app.choose(app.model_override)
+        self.agent = None  # nothing of the old thread is drawn into the new one
+        try:
+            thread = await app.stores.leon.get_thread(thread_id)
+            await self.preview(app.stores.leon, thread, model=choice.model,
+                               demo=bool(getattr(choice.provider, "is_demo", False)),
+                               notice=self.notice)
+            agent = await app.build_agent(thread_id=thread_id)
+        except BaseException:
+            self.agent, self._preview = old, None
+            if old is not None:
+                self.update_header()
+                with contextlib.suppress(Exception):
+                    await self.reload()
+            raise
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.close()  # its sandbox lease
         await self.use_agent(agent, self.notice)
 
     @work(group="switch", exclusive=True, exit_on_error=False, name="new thread")
