@@ -65,6 +65,18 @@ async def send(pilot: Any, text: str) -> None:
     await settle(pilot)
 
 
+async def long_thread(stores: Any, name: str, turns: int) -> Any:
+    """A scoped thread ``name`` of ``turns`` question/answer pairs ("question 0", "answer
+    0", ...); returns it."""
+    thread = await stores.leon.create_thread("scoped", name=name, title=name)
+    for i in range(turns):
+        await stores.leon.append_message(thread.id, "user", [{"type": "text",
+                                                             "text": f"question {i}"}])
+        await stores.leon.append_message(thread.id, "assistant", [{"type": "text",
+                                                                  "text": f"answer {i}"}])
+    return thread
+
+
 class EchoProvider:
     """A tiny model for flow tests: it streams ``echo: <your text>`` in a few fragments.
     The demo model's long Markdown replies cost most of a test's time to draw; tests

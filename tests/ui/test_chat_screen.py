@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from pilot_helpers import running, send, settle, use_echo, wait_for
+from pilot_helpers import long_thread, running, send, settle, use_echo, wait_for
 
 from leon.agent import events as ev
 from leon.agent.permissions import Decision, PermissionRequest
@@ -480,12 +480,7 @@ async def test_unknown_theme_in_config_falls_back_with_notice(make_app, leon_pat
 async def test_long_thread_opens_with_its_tail_and_pages_older_in(make_app, stores):
     from leon.ui.widgets.transcript import FIRST, PAGE
 
-    thread = await stores.leon.create_thread("scoped", name="long", title="long")
-    for i in range(60):
-        await stores.leon.append_message(thread.id, "user", [{"type": "text",
-                                                             "text": f"question {i}"}])
-        await stores.leon.append_message(thread.id, "assistant", [{"type": "text",
-                                                                  "text": f"answer {i}"}])
+    await long_thread(stores, "long", 60)
     app = use_echo(make_app(thread="long"))
     async with running(app) as pilot:
         transcript = app.chat.transcript

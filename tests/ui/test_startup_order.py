@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from fakeapi import text
-from pilot_helpers import running, send, settle, use_echo, wait_for
+from pilot_helpers import long_thread, running, send, settle, use_echo, wait_for
 
 from leon.llm.deferred import DeferredProvider
 
@@ -74,12 +74,7 @@ async def test_housekeeping_runs_once_the_thread_is_shown(make_app, leon_paths):
 
 
 async def test_the_gauge_saves_the_counts_it_made(make_app, stores):
-    thread = await stores.leon.create_thread("scoped", name="counted", title="counted")
-    for i in range(30):
-        await stores.leon.append_message(thread.id, "user", [{"type": "text",
-                                                             "text": f"question {i}"}])
-        await stores.leon.append_message(thread.id, "assistant", [{"type": "text",
-                                                                  "text": f"answer {i}"}])
+    thread = await long_thread(stores, "counted", 30)
     app = make_app(thread="counted")
     async with running(app):
         assert app.chat.gauge.gauge is not None
@@ -88,21 +83,12 @@ async def test_the_gauge_saves_the_counts_it_made(make_app, stores):
     assert len(rows) == 60 and all(r["tokens"] for r in rows)
 
 
-async def _long_thread(stores, name: str, turns: int) -> None:
-    thread = await stores.leon.create_thread("scoped", name=name, title=name)
-    for i in range(turns):
-        await stores.leon.append_message(thread.id, "user", [{"type": "text",
-                                                             "text": f"question {i}"}])
-        await stores.leon.append_message(thread.id, "assistant", [{"type": "text",
-                                                                  "text": f"answer {i}"}])
-
-
 async def test_the_first_sight_of_a_long_thread_is_kept_when_its_agent_arrives(make_app,
                                                                                 stores):
     from leon.ui.widgets.message import UserMessage
     from leon.ui.widgets.transcript import FIRST, PAGE
 
-    await _long_thread(stores, "long", 60)
+    await long_thread(stores, "long", 60)
     app = use_echo(make_app(thread="long"))
     seen: dict[str, Any] = {}
     original = app.chat.preview
@@ -134,7 +120,7 @@ async def test_a_message_sent_before_the_agent_arrives_is_sent_once(make_app, st
     from leon.ui.messages import PromptSubmitted
     from leon.ui.widgets.message import UserMessage
 
-    await _long_thread(stores, "early", 3)
+    await long_thread(stores, "early", 3)
     app = use_echo(make_app(thread="early"))
     original = app.chat.preview
 
@@ -154,7 +140,7 @@ async def test_a_message_sent_before_the_agent_arrives_is_sent_once(make_app, st
 async def test_switching_threads_draws_the_new_end_first_and_keeps_it(make_app, stores):
     from leon.ui.widgets.message import UserMessage
 
-    await _long_thread(stores, "other", 40)
+    await long_thread(stores, "other", 40)
     app = use_echo(make_app())
     async with running(app) as pilot:
         home = app.chat.agent
@@ -170,7 +156,7 @@ async def test_switching_threads_draws_the_new_end_first_and_keeps_it(make_app, 
 
 
 async def test_a_failed_switch_brings_the_open_thread_back(make_app, stores):
-    await _long_thread(stores, "broken", 3)
+    await long_thread(stores, "broken", 3)
     app = use_echo(make_app())
     async with running(app) as pilot:
         home = app.chat.agent
