@@ -65,6 +65,9 @@ async def test_branch_tail_is_the_end_of_the_active_branch(stores):
     await store.append_message(t.id, "user", text("q2 rephrased"))
     # the abandoned q2/a2 are not on the active branch, so not in its tail
     assert [m.text for m in await store.branch_tail(t.id, 2)] == ["a1", "q2 rephrased"]
+    assert await store.branch_length(t.id) == 3
+    assert [m.text for m in await store.branch_tail(t.id, 1, checkpoint_id=c1.id)] == ["q1"]
+    assert await store.branch_length(t.id, checkpoint_id=c1.id) == 1
     assert await store.branch_tail((await store.create_thread("scoped")).id, 5) == []
 
 

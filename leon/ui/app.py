@@ -3,10 +3,11 @@ after the first frame.
 
 :func:`make_app` is the one factory the CLI (:func:`run_app`), the tests and
 ``scripts/screenshots.py`` use. Start-up order matters for speed: the chat screen paints
-first; then a worker opens the stores, resolves the thread and loads the agent, and the
-chat screen draws the thread. Only then does the rest start (:meth:`LeonApp.thread_painted`):
-the tokenizer and the gauge, the lifecycle housekeeping, and Claude's provider (importing
-the SDK takes ~1.5 s). Nothing CPU-heavy runs in a thread beside the critical path: a
+first; then a worker opens the stores, resolves the thread, has the chat screen draw its
+last messages (:meth:`ChatScreen.preview`) and loads the agent, whose whole branch the
+transcript adopts. Only then does the rest start (:meth:`LeonApp.thread_painted`): the
+tokenizer and the gauge, the lifecycle housekeeping, and Claude's provider (importing the
+SDK takes ~2 s). Nothing CPU-heavy runs in a thread beside the critical path: a
 thread holding the GIL makes every hand-off to aiosqlite's thread wait out the switch
 interval (opening the stores went from 40 to 250 ms while the tokenizer loaded).
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -156,9 +158,7 @@ class LeonApp(App[None]):
         thread = await self.first_thread(choice.model)
         # The thread's last messages are on screen before the agent reads the whole branch
         # (5,000 messages: ~70 ms) and the rest of start-up runs.
-        await self.chat.preview(self.stores.leon, thread, model=choice.model,
-                                demo=bool(getattr(choice.provider, "is_demo", False)),
-                                notice=choice.notice)
+        await self.chat.preview(self.stores.leon, thread, choice)
         agent = await self.build_agent(thread_id=thread.id)
         self.chat.post_message(AgentLoaded(agent, choice.notice))
 
@@ -169,7 +169,7 @@ class LeonApp(App[None]):
         self._after_paint_started = True
         self.warm_tokenizer()
         self.housekeeping_worker()
-        self._start_provider()
+        self.start_provider()
 
     def warm_tokenizer(self) -> None:
         """Load the tokenizer (~0.3 s of CPU) in a thread, so the first gauge does not
@@ -179,7 +179,8 @@ class LeonApp(App[None]):
 
             self.tokenizer_ready = asyncio.ensure_future(asyncio.to_thread(encoding))
 
-    def _start_provider(self) -> None:
+    def start_provider(self) -> None:
+        """Begin building a deferred provider (the SDK import) in its thread."""
         provider = self.choice.provider if self.choice else None
         start = getattr(provider, "start", None)
         if callable(start):
@@ -308,6 +309,14 @@ class LeonApp(App[None]):
     @on(ThreadChosen)
     def on_thread_chosen(self, message: ThreadChosen) -> None:
         self.open_thread(message.thread_id)
+
+    def on_thread_renamed(self, message: Any) -> None:
+        """The thread browser renamed a thread (``ThreadRenamed``): if it is the open one,
+        the header and the terminal title follow."""
+        agent = self.chat.agent
+        if agent is not None and agent.thread.id == message.thread_id:
+            agent.thread = dataclasses.replace(agent.thread, title=message.title)
+            self.chat.update_header()
 
     async def action_quit(self) -> None:
         """Stop a streaming reply (it is stored, marked interrupted), then leave."""

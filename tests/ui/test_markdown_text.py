@@ -9,7 +9,7 @@ from leon.ui.widgets.markdown_text import MarkdownText
 
 REPLY = ("**Found it**: the cache is never invalidated. See `src/cache.py`.\n\n"
          "- the store writes through\n- the reader keeps a stale copy\n\n"
-         "```python\ndef cache(value):\n    return store(value)\n```\n")
+         "```python\ndef cache(value):\n    return store(value)\n```\n\n# Next steps\n")
 
 
 async def test_stored_markdown_reply_is_rendered_not_shown_raw(make_app, stores):
@@ -25,6 +25,9 @@ async def test_stored_markdown_reply_is_rendered_not_shown_raw(make_app, stores)
         assert "src/cache.py" in shown and "`" not in shown
         assert "• the store writes through" in shown
         assert "def cache(value):" in shown and "```" not in shown
+        # headings stay at the left edge, as in a streamed reply (Rich centres a level 1)
+        assert any(line.lstrip().startswith("Next steps") and line.startswith("Next")
+                   for line in lines), lines
         # inline code takes the theme's warning colour; a light theme changes it
         dark = _style_of(body, "src/cache.py")
         app.theme = "leon-light"

@@ -174,3 +174,24 @@ async def test_a_failed_switch_brings_the_open_thread_back(make_app, stores):
         texts = [w.text for w in app.chat.transcript.query("UserMessage")]
         assert texts[-1] == "still here"
         assert any("database is locked" in n.message for n in app._notifications)
+
+
+async def test_renaming_the_open_thread_in_the_browser_renames_the_header(make_app):
+    from textual.widgets import Input
+
+    app = use_echo(make_app(thread="notes"))
+    async with running(app) as pilot:
+        app.chat.action_threads()
+        await settle(pilot)
+        screen = app.screen
+        screen.option_list.focus()
+        await pilot.press("r")
+        box = screen.query_one("#threads-rename", Input)
+        box.value = ""
+        await pilot.press(*"Release plan", "enter")
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.chat.agent.thread.title == "Release plan"
+        assert app.chat.header.title == "Release plan"
+        assert app.sub_title == "Release plan"

@@ -48,6 +48,7 @@ from leon.ui.widgets.transcript import FIRST, PAGE, Transcript
 
 if TYPE_CHECKING:
     from leon.agent.turn import Agent
+    from leon.runtime import ProviderChoice
     from leon.store.leon_store import LeonStore
     from leon.store.models import Message, Summary, Thread
     from leon.ui.app import LeonApp
@@ -189,14 +190,14 @@ class ChatScreen(Screen[None]):
         banner.display = demo
         self.app.sub_title = thread.display_title
 
-    async def preview(self, store: LeonStore, thread: Thread, *, model: str, demo: bool,
-                      notice: str | None) -> None:
-        """Show the end of ``thread`` while its agent loads (at start-up): the header, and
-        the newest messages read on their own, so the first sight of a long thread does
-        not wait for its whole branch. :meth:`reload` then adopts these widgets. Returns
-        once they are painted."""
-        self.notice = notice
-        self._show_header(thread, model, demo)
+    async def preview(self, store: LeonStore, thread: Thread, choice: ProviderChoice) -> None:
+        """Show the end of ``thread`` while its agent loads (at start-up, on a switch): the
+        header, and the newest messages read on their own, so the first sight of a long
+        thread does not wait for its whole branch. :meth:`reload` then adopts these
+        widgets. Returns once they are painted."""
+        self.notice = choice.notice
+        demo = bool(getattr(choice.provider, "is_demo", False))
+        self._show_header(thread, choice.model, demo)
         tail = await store.branch_tail(thread.id, PREVIEW)
         partial = len(tail) == PREVIEW  # there may be older messages than these
         summaries, described, notices = await self._decorations(store, thread.id, tail)
@@ -241,22 +242,19 @@ class ChatScreen(Screen[None]):
         # the whole branch, so the store is not read twice.
         messages = list(agent.branch) if agent.summary_text is None else await store.branch(tid)
         summaries, described, notices = await self._decorations(store, tid, messages)
-        preview, self._preview = self._preview, None
-        adopted = False
-        if preview is not None and preview[0] == tid and preview[1]:
-            adopted = await self.transcript.adopt(messages, preview[1], summaries=summaries,
-                                                  notices=notices)
-        if not adopted:
-            await self.feed.clear()
-            await self.feed.add_many(described[-50:])
         self.prompt.set_history([m.text for m in messages
                                  if m.role == "user" and m.text.strip()])
-        if adopted:
-            self.call_after_refresh(self._agent_shown)
-        else:
-            await self.transcript.show(messages, summaries=summaries, notices=notices,
-                                       speaker=self.speaker, painted=self._thread_painted)
-        return adopted
+        preview, self._preview = self._preview, None
+        if preview is not None and preview[0] == tid and preview[1] and \
+                await self.transcript.adopt(messages, preview[1], summaries=summaries,
+                                            notices=notices):
+            self.call_after_refresh(self._agent_shown)  # the feed is the preview's too
+            return True
+        await self.feed.clear()
+        await self.feed.add_many(described[-50:])
+        await self.transcript.show(messages, summaries=summaries, notices=notices,
+                                   speaker=self.speaker, painted=self._thread_painted)
+        return False
 
     def _thread_painted(self) -> None:
         bench_hook.mark(self.app, "thread_painted")
@@ -739,9 +737,7 @@ class ChatScreen(Screen[None]):
         self.agent = None  # nothing of the old thread is drawn into the new one
         try:
             thread = await app.stores.leon.get_thread(thread_id)
-            await self.preview(app.stores.leon, thread, model=choice.model,
-                               demo=bool(getattr(choice.provider, "is_demo", False)),
-                               notice=self.notice)
+            await self.preview(app.stores.leon, thread, choice)
             agent = await app.build_agent(thread_id=thread_id)
         except BaseException:
             self.agent, self._preview = old, None
@@ -785,7 +781,7 @@ class ChatScreen(Screen[None]):
         if agent is None or agent.model == model:
             return
         choice = await self.app.choose(model)
-        self.app._start_provider()
+        self.app.start_provider()
         agent.provider = choice.provider
         agent.model = choice.model
         self.notice = choice.notice

@@ -338,18 +338,19 @@ class TimelineScreen(ModalScreen[bool]):
     @work(exclusive=True, group="timeline-preview", exit_on_error=False)
     async def _preview(self, row: Row) -> None:
         ck = row.entry.checkpoint
-        try:
-            messages = await self.store.branch(self.thread_id, checkpoint_id=ck.id)
+        try:  # only what is shown is read: a 5,000-message branch took 70 ms
+            messages = await self.store.branch_tail(self.thread_id, PREVIEW_MESSAGES,
+                                                    checkpoint_id=ck.id)
+            total = await self.store.branch_length(self.thread_id, checkpoint_id=ck.id)
         except Exception as exc:
             self.query_one("#timeline-preview-body", Static).update(f"cannot preview: {exc}")
             return
         where = "the head" if row.head else ("on the active branch" if row.on_branch
                                              else "off the active branch")
         summary = "  ·  a compaction summary is active here" if ck.summary_id else ""
-        shown = min(len(messages), PREVIEW_MESSAGES)
         self.query_one("#timeline-preview-title", Static).update(
-            f"#{ck.id} ({ck.kind}), {where}: {len(messages):,} messages, "
-            f"last {shown} shown{summary}")
+            f"#{ck.id} ({ck.kind}), {where}: {total:,} messages, "
+            f"last {len(messages)} shown{summary}")
         self.query_one("#timeline-preview-body", Static).update(message_preview(messages))
         self.query_one("#timeline-preview", VerticalScroll).scroll_end(animate=False)
 

@@ -182,9 +182,9 @@ class Transcript(VerticalScroll, can_focus=False):
         (whose ids are ``shown``): nothing is mounted again, the widgets' branch indexes
         move up by the number of older messages. False (nothing changed) when the branch
         does not end with ``shown`` or its summaries differ; then :meth:`show` it."""
-        offset = len(messages) - len(shown)
+        offset, on_screen = len(messages) - len(shown), set(shown)
         if offset < 0 or [m.id for m in messages[offset:]] != shown or \
-                {k for k in summaries if k in set(shown)} != self.summaries.keys():
+                {k for k in summaries if k in on_screen} != self.summaries.keys():
             return False
         while self._paging:  # a page being mounted carries the old indexes
             await asyncio.sleep(0.005)
