@@ -21,7 +21,7 @@ from leon.cli import EXIT_FAILED, EXIT_USAGE
 from leon.config import ConfigError, Settings, describe_keys, load_settings
 from leon.lifecycle import commands as lifecycle_commands
 from leon.paths import Paths, default_paths
-from leon.store import NotFound, Stores, StoreError
+from leon.store import NotFound, StoreError, Stores
 from leon.store.export import export_json, export_markdown, import_json
 
 

@@ -8,7 +8,6 @@ import sqlite3
 import stat
 
 import pytest
-
 from export_canon import canonical
 
 from leon.store import LeonStore, StoreError

@@ -152,7 +152,7 @@ def export_markdown(title: str, messages: list[Message], summary_text: str | Non
     """The active branch as a readable markdown document."""
     parts = [f"# {title}\n"]
     if summary_text:
-        parts.append(f"> **Summary of earlier conversation**\n>\n> "
+        parts.append("> **Summary of earlier conversation**\n>\n> "
                      + summary_text.replace("\n", "\n> ") + "\n")
     for m in messages:
         who = "You" if m.role == "user" else "Claude"

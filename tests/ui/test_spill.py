@@ -8,7 +8,6 @@ import contextlib
 import os
 from pathlib import Path
 
-import pytest
 from pilot_helpers import drain_workers
 from textual.app import App
 from textual.widgets import Input, Static

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
 from pilot_helpers import drain_workers
 from textual.app import App
 from textual.widgets import Input, Static
