@@ -246,3 +246,34 @@ def test_snapshot_timeline(snap_compare, tmp_path, utc):
         await drain_workers(pilot)
 
     assert snap_compare(SnapHost(path, tmp_path), terminal_size=(120, 24), run_before=ready)
+
+
+async def test_a_long_timeline_pages_earlier_checkpoints_in(stores, tmp_path, monkeypatch):
+    from leon.ui.screens import timeline
+
+    monkeypatch.setattr(timeline, "WINDOW", 10)  # a long thread, in miniature
+    store = stores.leon
+    t = await store.create_thread("scoped", title="long", thread_id="long")
+    ids = [(await store.append_message(t.id, "user" if i % 2 == 0 else "assistant",
+                                       text(f"step {i}")))[1].id for i in range(25)]
+    agent = make_agent(store, t, tmp_path)
+    await agent.load()
+    app = Host(lambda: TimelineScreen(agent))
+    async with app.run_test(size=(130, 32)) as pilot:
+        await drain_workers(pilot)
+        screen = app.screen
+        ol = screen.option_list
+        assert ol.option_count == 11                  # a marker, then the newest 10 rows
+        assert "15 earlier checkpoints" in str(ol.get_option_at_index(0).prompt)
+        assert screen._selected().entry.id == ids[-1] and screen._selected().head
+        for _ in range(10):                            # up to the marker: 10 more come in
+            await pilot.press("up")
+        await drain_workers(pilot)
+        assert ol.option_count == 21 and "5 earlier" in str(ol.get_option_at_index(0).prompt)
+        assert screen._selected().entry.id == ids[14]  # the row just above the old window
+        await pilot.press("enter")                     # roll back to it, as anywhere else
+        await drain_workers(pilot)
+        assert (await store.head(t.id)).id == ids[14]
+        assert [m.text for m in agent.branch][-1] == "step 14"
+        await pilot.press("escape")
+    assert app.results == [True]

@@ -31,6 +31,7 @@ from leon.ui.pane_keys import pane_bindings
 
 PREVIEW_MESSAGES = 30       # the preview shows this many messages before the checkpoint
 PREVIEW_CHARS = 700         # and at most this much of each
+WINDOW = 400                # rows in the list at a time; a marker row pages in more
 
 
 @dataclass
@@ -237,6 +238,8 @@ class TimelineScreen(ModalScreen[bool]):
         self.agent = agent
         self.store = agent.store
         self.rows: list[Row] = []
+        self.start = 0              # rows[start:end] are in the list (see WINDOW)
+        self.end = 0
         self.head_id: int | None = None
         self.moved = False
         self._naming: int | None = None
@@ -281,16 +284,55 @@ class TimelineScreen(ModalScreen[bool]):
             return
         self.head_id = head.id if head else None
         self.rows = layout(entries, self.head_id)
+        target = select if select is not None else self.head_id
+        index = next((i for i, r in enumerate(self.rows) if r.entry.id == target), 0)
+        self._show(index)
+        self._summary()
+
+    # -- the window of rows in the list ------------------------------------------------
+    # An OptionList measures every option it holds; 5,000 rows took ~0.5 s to draw. The
+    # list holds WINDOW rows around the highlighted one, with a marker row above or below
+    # that pages WINDOW more in when the highlight reaches it.
+    def _show(self, index: int, start: int | None = None, end: int | None = None) -> None:
+        """Fill the list with a window that holds row ``index`` and highlight it."""
+        n = len(self.rows)
+        if start is None or end is None:
+            start = max(0, min(index - WINDOW * 3 // 4, n - WINDOW))
+            end = min(n, start + WINDOW)
+        self.start, self.end = start, end
+        width = self._width()
+        options: list[Option] = []
+        if start > 0:
+            options.append(Option(Content.styled(
+                f"▲ {start:,} earlier checkpoints (move up to show them)", "dim"),
+                id="-earlier"))
+        options += [Option(row_prompt(r, width), id=str(r.entry.id))
+                    for r in self.rows[start:end]]
+        if end < n:
+            options.append(Option(Content.styled(
+                f"▼ {n - end:,} later checkpoints (move down to show them)", "dim"),
+                id="-later"))
         ol = self.option_list
         ol.clear_options()
-        width = self._width()
-        ol.add_options(Option(row_prompt(r, width), id=str(r.entry.id)) for r in self.rows)
-        target = select if select is not None else self.head_id
+        ol.add_options(options)
         if self.rows:
-            index = next((i for i, r in enumerate(self.rows) if r.entry.id == target), 0)
-            ol.highlighted = index
+            ol.highlighted = self._option_index(index)
             ol.scroll_to_highlight(top=False)
-        self._summary()
+
+    def _option_index(self, row_index: int) -> int:
+        return row_index - self.start + (1 if self.start > 0 else 0)
+
+    def _row_index(self, option_index: int) -> int | None:
+        """The row shown at ``option_index``; None for a marker."""
+        index = option_index - (1 if self.start > 0 else 0) + self.start
+        return index if self.start <= index < self.end else None
+
+    def _highlight_row(self, row_index: int) -> None:
+        if self.start <= row_index < self.end:
+            self.option_list.highlighted = self._option_index(row_index)
+            self.option_list.scroll_to_highlight()
+        else:
+            self._show(row_index)
 
     def _width(self) -> int:
         return self.option_list.scrollable_content_region.width or 100
@@ -300,8 +342,12 @@ class TimelineScreen(ModalScreen[bool]):
 
     def _refit(self) -> None:
         width = self._width()
-        for index, row in enumerate(self.rows[: self.option_list.option_count]):
-            self.option_list.replace_option_prompt_at_index(index, row_prompt(row, width))
+        for index in range(self.start, self.end):
+            option = self._option_index(index)
+            if option >= self.option_list.option_count:
+                break
+            self.option_list.replace_option_prompt_at_index(
+                option, row_prompt(self.rows[index], width))
 
     def _summary(self) -> None:
         if not self.rows:
@@ -323,14 +369,21 @@ class TimelineScreen(ModalScreen[bool]):
         self.query_one("#timeline-info", Static).update(text)
 
     def _selected(self) -> Row | None:
-        index = self.option_list.highlighted
-        if index is None or index >= len(self.rows):
-            return None
-        return self.rows[index]
+        option = self.option_list.highlighted
+        index = None if option is None else self._row_index(option)
+        return None if index is None else self.rows[index]
 
     # -- preview -------------------------------------------------------------------
     @on(OptionList.OptionHighlighted, "#timeline-list")
-    def _highlighted(self) -> None:
+    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option.id == "-earlier":  # page the previous WINDOW rows in
+            first = self.start
+            self._show(first - 1, max(0, first - WINDOW), self.end)
+            return
+        if event.option.id == "-later":
+            last = self.end - 1
+            self._show(last + 1, self.start, min(len(self.rows), self.end + WINDOW))
+            return
         row = self._selected()
         if row is not None:
             self._preview(row)
@@ -402,8 +455,7 @@ class TimelineScreen(ModalScreen[bool]):
     def action_goto_head(self) -> None:
         for i, r in enumerate(self.rows):
             if r.head:
-                self.option_list.highlighted = i
-                self.option_list.scroll_to_highlight()
+                self._highlight_row(i)
 
     @on(OptionList.OptionSelected, "#timeline-list")
     async def _selected_with_enter(self) -> None:
