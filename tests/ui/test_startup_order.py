@@ -195,3 +195,18 @@ async def test_renaming_the_open_thread_in_the_browser_renames_the_header(make_a
         assert app.chat.agent.thread.title == "Release plan"
         assert app.chat.header.title == "Release plan"
         assert app.sub_title == "Release plan"
+
+
+async def test_a_tool_call_that_never_got_its_result_is_shown_cut_off(make_app, stores):
+    from leon.ui.widgets.tool_block import ToolBlock
+
+    thread = await stores.leon.create_thread("scoped", name="crashed", title="crashed")
+    await stores.leon.append_message(thread.id, "user", [{"type": "text", "text": "run it"}])
+    await stores.leon.append_message(thread.id, "assistant", [
+        {"type": "text", "text": "Running the tests."},
+        {"type": "tool_use", "id": "toolu_x", "name": "bash", "input": {"command": "pytest"}}])
+    app = use_echo(make_app(thread="crashed"))  # leon died while pytest ran
+    async with running(app):
+        block = app.chat.transcript.query_one(ToolBlock)
+        assert block.status == "cancelled"
+        assert "running" not in str(block.render_lines(block.region.reset_offset)[0].text)

@@ -34,12 +34,15 @@ def build_blocks(messages: list[Message], start: int, *, speaker: str,
                  after: Message | None = None,
                  summaries: dict[int, Summary] | None = None,
                  notices: dict[int, list[tuple[str, str]]] | None = None,
-                 spill_hint: Callable[[str], str | None] | None = None) -> list[Widget]:
+                 spill_hint: Callable[[str], str | None] | None = None,
+                 at_end: bool = False) -> list[Widget]:
     """Widgets for ``messages`` (whose first element is at branch index ``start``).
     Tool results are folded into the tool block of their call (``after``, the message
     that follows the page, may hold the results of its last calls); results whose call
     is not on screen (paged out) are skipped. ``summaries`` (by the id of the last message
-    they replace) and ``notices`` (by branch index) are placed where they happened."""
+    they replace) and ``notices`` (by branch index) are placed where they happened.
+    ``at_end``: the messages end the stored branch, so a call still without a result was
+    cut off (leon stopped while it ran), not running."""
     tools: dict[str, ToolBlock] = {}
     widgets: list[Widget] = []
     summaries = summaries or {}
@@ -90,6 +93,11 @@ def build_blocks(messages: list[Message], start: int, *, speaker: str,
             tools[tool.tool_use_id] = tool
             widgets.append(tool)
         widgets += _after_message(msg, index, summaries, notices)
+    if at_end:
+        for tool in tools.values():
+            if tool.status == "running":
+                tool.set_result(is_error=True, cancelled=True,
+                                output="no result was stored: leon stopped while it ran")
     return widgets
 
 
@@ -149,7 +157,7 @@ class Transcript(VerticalScroll, can_focus=False):
         self.first = len(messages) - self._screenful(messages)
         widgets = build_blocks(messages[self.first:], self.first, speaker=speaker,
                                summaries=self.summaries, notices=self.stored_notices,
-                               spill_hint=self.spill_hint)
+                               spill_hint=self.spill_hint, at_end=True)
         await self.remove_children()
         if widgets:
             await self.mount_all(widgets)
