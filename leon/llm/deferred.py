@@ -1,11 +1,12 @@
 """A provider that is still being built.
 
-Importing the ``anthropic`` SDK takes about 2 s of CPU (and 79 MB) here. The TUI should not make the
-user wait for it before showing the thread, and running the import in a thread *beside*
-the start-up is no better: it holds the GIL, and every hand-off to aiosqlite's thread then
-waits out the interpreter's switch interval (opening the stores went from 40 to 250 ms).
-So the app starts the build after the thread is painted (:meth:`DeferredProvider.start`),
-and the first call waits for it if the user was quicker.
+Importing the ``anthropic`` SDK takes about 2 s of CPU (and 79 MB) here. The TUI should
+not make the user wait for it before showing the thread, and running the import in a
+thread *beside* the start-up is no better: it holds the GIL, and every hand-off to
+aiosqlite's thread then waits out the interpreter's switch interval (opening the stores
+went from 40 to 250 ms). So the app starts the build after the thread is painted
+(:meth:`DeferredProvider.start`), and the first call waits for it if the user was
+quicker.
 """
 
 from __future__ import annotations

@@ -154,7 +154,7 @@ class LeonApp(App[None]):
 
         if self.stores is None:
             self.stores = await Stores.open(self.paths)
-        choice = self.choice or await self.choose(self.model_override)
+        choice = await self.provider_choice()
         thread = await self.first_thread(choice.model)
         # The thread's last messages are on screen before the agent reads the whole branch
         # (5,000 messages: ~70 ms) and the rest of start-up runs.
@@ -199,6 +199,10 @@ class LeonApp(App[None]):
         if report is not None and report.lines and self.chat.is_attached:
             await self.chat.show_housekeeping(report.lines)
 
+    async def provider_choice(self) -> ProviderChoice:
+        """The provider picked at start-up (picked now if none was yet)."""
+        return self.choice or await self.choose(self.model_override)
+
     async def choose(self, model: str | None) -> ProviderChoice:
         """Pick the provider. Claude's is deferred: the SDK is imported in a thread once
         the thread is painted (or when the first call needs it)."""
@@ -225,7 +229,7 @@ class LeonApp(App[None]):
 
         stores = self.stores
         assert stores is not None
-        choice = self.choice or await self.choose(self.model_override)
+        choice = await self.provider_choice()
         if thread_id is not None:
             thread = await stores.leon.get_thread(thread_id)
         elif new_title is not None:

@@ -43,9 +43,12 @@ class Host(App):
         self.posted.append(m)
 
 
-def make_agent(store: LeonStore, thread, tmp: Path) -> Agent:
-    return Agent(store=store, provider=DemoProvider(), tools=ToolRegistry([]),
-                 settings=Settings(), thread=thread, workspace=tmp, model="demo")
+async def make_agent(store: LeonStore, thread, tmp: Path) -> Agent:
+    """An agent of ``thread`` with its branch loaded, as the chat screen hands over."""
+    agent = Agent(store=store, provider=DemoProvider(), tools=ToolRegistry([]),
+                  settings=Settings(), thread=thread, workspace=tmp, model="demo")
+    await agent.load()
+    return agent
 
 
 async def conversation(store: LeonStore) -> tuple[object, dict[str, int]]:
@@ -103,8 +106,7 @@ def test_layout_of_a_long_chain_is_not_recursive():
 async def test_rollback_and_rollforward_move_the_agents_branch(stores, tmp_path):
     store = stores.leon
     thread, ck = await conversation(store)
-    agent = make_agent(store, thread, tmp_path)
-    await agent.load()
+    agent = await make_agent(store, thread, tmp_path)
     full = [m.text for m in agent.branch]
     assert full[-1] == "Two hundred."
     app = Host(lambda: TimelineScreen(agent))
@@ -138,8 +140,7 @@ async def test_rollback_and_rollforward_move_the_agents_branch(stores, tmp_path)
 async def test_a_branch_after_rollback_is_visible_and_can_be_switched_to(stores, tmp_path):
     store = stores.leon
     thread, ck = await conversation(store)
-    agent = make_agent(store, thread, tmp_path)
-    await agent.load()
+    agent = await make_agent(store, thread, tmp_path)
     app = Host(lambda: TimelineScreen(agent))
     async with app.run_test(size=(130, 32)) as pilot:
         await drain_workers(pilot)
@@ -169,8 +170,7 @@ async def test_a_branch_after_rollback_is_visible_and_can_be_switched_to(stores,
 async def test_preview_shows_the_conversation_at_the_checkpoint(stores, tmp_path):
     store = stores.leon
     thread, ck = await conversation(store)
-    agent = make_agent(store, thread, tmp_path)
-    await agent.load()
+    agent = await make_agent(store, thread, tmp_path)
     app = Host(lambda: TimelineScreen(agent))
     async with app.run_test(size=(130, 32)) as pilot:
         await drain_workers(pilot)
@@ -189,8 +189,7 @@ async def test_preview_shows_the_conversation_at_the_checkpoint(stores, tmp_path
 async def test_name_a_checkpoint(stores, tmp_path):
     store = stores.leon
     thread, ck = await conversation(store)
-    agent = make_agent(store, thread, tmp_path)
-    await agent.load()
+    agent = await make_agent(store, thread, tmp_path)
     app = Host(lambda: TimelineScreen(agent))
     async with app.run_test(size=(130, 32)) as pilot:
         await drain_workers(pilot)
@@ -222,8 +221,7 @@ class SnapHost(App):
 
     async def on_mount(self) -> None:
         self.store = await LeonStore.open(self.path)
-        agent = make_agent(self.store, await self.store.get_thread("tl"), self.workspace)
-        await agent.load()
+        agent = await make_agent(self.store, await self.store.get_thread("tl"), self.workspace)
         await self.store.label_checkpoint("tl", 2, "counted")
         self.push_screen(TimelineScreen(agent))
 
@@ -256,8 +254,7 @@ async def test_a_long_timeline_pages_earlier_checkpoints_in(stores, tmp_path, mo
     t = await store.create_thread("scoped", title="long", thread_id="long")
     ids = [(await store.append_message(t.id, "user" if i % 2 == 0 else "assistant",
                                        text(f"step {i}")))[1].id for i in range(25)]
-    agent = make_agent(store, t, tmp_path)
-    await agent.load()
+    agent = await make_agent(store, t, tmp_path)
     app = Host(lambda: TimelineScreen(agent))
     async with app.run_test(size=(130, 32)) as pilot:
         await drain_workers(pilot)

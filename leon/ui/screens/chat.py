@@ -733,7 +733,7 @@ class ChatScreen(Screen[None]):
         await self._stop_turn()
         old, app = self.agent, self.app
         assert app.stores is not None
-        choice = app.choice or await app.choose(app.model_override)
+        choice = await app.provider_choice()
         self.agent = None  # nothing of the old thread is drawn into the new one
         try:
             thread = await app.stores.leon.get_thread(thread_id)
