@@ -3,6 +3,8 @@ export/import, blobs, and the safety of opening files we must not damage."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import sqlite3
 import stat
@@ -111,6 +113,26 @@ async def test_summary_checkpoint_and_rollback_before_it_restores_full_view(stor
     assert [m.text for m in after] == ["q2", "a2", "q3"]
     await store.rollback(t.id, before)
     assert (await store.head(t.id)).summary_id is None
+
+
+@pytest.mark.parametrize("ticks", [1, 2, 3, 4, 6])
+async def test_a_write_cancelled_midway_leaves_the_next_one_working(stores, ticks):
+    """A worker cancelled while its write is on aiosqlite's thread (the gauge saving its
+    counts when the user sends) must not leave the connection inside a transaction:
+    that made the next message fail with 'cannot start a transaction within a
+    transaction' (seen in the tmux test)."""
+    store = stores.leon
+    t = await store.create_thread("scoped")
+    user, _ = await store.append_message(t.id, "user", text("hi"))
+    writer = asyncio.ensure_future(store.set_message_tokens([(user.id, 7)]))
+    for _ in range(ticks):
+        await asyncio.sleep(0)
+    writer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await writer
+    assert not store.db.conn.in_transaction
+    await store.append_message(t.id, "assistant", text("hello"))
+    assert [m.text for m in await store.branch(t.id)] == ["hi", "hello"]
 
 
 async def test_drafts_survive_a_dead_process_marked_interrupted(stores):

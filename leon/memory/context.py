@@ -271,7 +271,11 @@ class ContextManager:
         """Store the token counts made since the last save in ``messages.tokens``."""
         unsaved = self.tokens.take_unsaved()
         if unsaved:
-            await self.store.set_message_tokens(unsaved)
+            try:
+                await self.store.set_message_tokens(unsaved)
+            except BaseException:
+                self.tokens.unsaved[:0] = unsaved  # rolled back: the next save stores them
+                raise
 
     async def commit(self, view: View, branch: list[Any]) -> None:
         """Make ``view`` the one sent: store new counts and the pruning batch, link

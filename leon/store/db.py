@@ -146,16 +146,44 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error or cancellation)."""
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error or cancellation).
+
+        The lock is held until the connection is out of the transaction again, even when
+        the task is cancelled meanwhile: a cancelled ``await`` does not stop a statement
+        already queued on aiosqlite's thread, so letting go at once left the connection
+        inside a transaction that the next ``BEGIN`` failed on."""
         async with self._lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                await self._run_through("BEGIN IMMEDIATE")
+            except asyncio.CancelledError:
+                await self._run_through("ROLLBACK", quiet=True)
+                raise
             try:
                 yield self.conn
             except BaseException:
-                await asyncio.shield(self.conn.execute("ROLLBACK"))
+                await self._run_through("ROLLBACK", quiet=True)
                 raise
             else:
-                await asyncio.shield(self.conn.execute("COMMIT"))
+                await self._run_through("COMMIT")
+
+    async def _run_through(self, sql: str, *, quiet: bool = False) -> None:
+        """Run one statement to its end even if this task is cancelled while it runs;
+        a cancellation is re-raised once the statement is done. ``quiet`` swallows
+        SQLite's errors (a ``ROLLBACK`` with no transaction left to roll back)."""
+        step = asyncio.ensure_future(self.conn.execute(sql))
+        try:
+            try:
+                await asyncio.shield(step)
+            except asyncio.CancelledError:
+                while not step.done():
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.shield(step)
+                if not step.cancelled():
+                    step.exception()  # retrieved: the cancellation is what the caller sees
+                raise
+        except sqlite3.Error:
+            if not quiet:
+                raise
 
     async def fetchall(self, sql: str, params: Sequence[object] = ()) -> list[aiosqlite.Row]:
         async with self.conn.execute(sql, params) as cur:
