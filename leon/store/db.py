@@ -164,7 +164,11 @@ class Database:
                 await self._run_through("ROLLBACK", quiet=True)
                 raise
             else:
-                await self._run_through("COMMIT")
+                try:
+                    await self._run_through("COMMIT")
+                except sqlite3.Error:
+                    await self._run_through("ROLLBACK", quiet=True)  # a failed COMMIT stays open
+                    raise
 
     async def _run_through(self, sql: str, *, quiet: bool = False) -> None:
         """Run one statement to its end even if this task is cancelled while it runs;
