@@ -176,18 +176,17 @@ class Database:
         SQLite's errors (a ``ROLLBACK`` with no transaction left to roll back)."""
         step = asyncio.ensure_future(self.conn.execute(sql))
         try:
-            try:
-                await asyncio.shield(step)
-            except asyncio.CancelledError:
-                while not step.done():
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await asyncio.shield(step)
-                if not step.cancelled():
-                    step.exception()  # retrieved: the cancellation is what the caller sees
-                raise
+            await asyncio.shield(step)
         except sqlite3.Error:
             if not quiet:
                 raise
+        except asyncio.CancelledError:
+            while not step.done():  # asyncio.wait neither cancels step nor raises its error
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait([step])
+            if not step.cancelled():
+                step.exception()  # retrieved: the cancellation is what the caller sees
+            raise
 
     async def fetchall(self, sql: str, params: Sequence[object] = ()) -> list[aiosqlite.Row]:
         async with self.conn.execute(sql, params) as cur:

@@ -138,7 +138,7 @@ class Transcript(VerticalScroll, can_focus=False):
         self.stored_notices: dict[int, list[tuple[str, str]]] = {}
         self.speaker = "claude"
         self.spill_hint: Callable[[str], str | None] | None = None
-        self._paging = False
+        self._paging = asyncio.Lock()  # held while a page of older messages is mounted
 
     # -- whole views ------------------------------------------------------------------
     async def show(self, messages: list[Message], *,
@@ -194,15 +194,14 @@ class Transcript(VerticalScroll, can_focus=False):
         if offset < 0 or [m.id for m in messages[offset:]] != shown or \
                 {k for k in summaries if k in on_screen} != self.summaries.keys():
             return False
-        while self._paging:  # a page being mounted carries the old indexes
-            await asyncio.sleep(0.005)
-        self.messages = messages
-        self.first += offset
-        self.summaries = summaries
-        self.stored_notices = notices
-        for child in self.children:
-            if isinstance(child, (Block, Notice)):
-                child.message_index += offset
+        async with self._paging:  # a page being mounted carries the old indexes
+            self.messages = messages
+            self.first += offset
+            self.summaries = summaries
+            self.stored_notices = notices
+            for child in self.children:
+                if isinstance(child, (Block, Notice)):
+                    child.message_index += offset
         return True
 
     async def _fill(self) -> None:
@@ -218,17 +217,16 @@ class Transcript(VerticalScroll, can_focus=False):
     # -- paging older messages in ---------------------------------------------------------
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
-        if new <= 0 and old > 0 and self.first > 0 and not self._paging:
+        if new <= 0 and old > 0 and self.first > 0 and not self._paging.locked():
             self.post_message(OlderMessagesRequested())
 
     async def load_older(self, *, keep_anchor: bool = False) -> int:
         """Mount the page before the oldest mounted message, keeping what the user is
         looking at in place (or, with ``keep_anchor``, the view at the bottom). Returns
         how many messages were added."""
-        if self.first == 0 or self._paging:
+        if self.first == 0 or self._paging.locked():
             return 0
-        self._paging = True
-        try:
+        async with self._paging:
             start = max(0, self.first - PAGE)
             after = self.messages[self.first] if self.first < len(self.messages) else None
             widgets = build_blocks(self.messages[start:self.first], start,
@@ -249,8 +247,6 @@ class Transcript(VerticalScroll, can_focus=False):
                 if not keep_anchor:
                     self.call_after_refresh(self._keep_place, before_height, before_y)
             return added
-        finally:
-            self._paging = False
 
     def _keep_place(self, before_height: int, before_y: float) -> None:
         grown = self.virtual_size.height - before_height
