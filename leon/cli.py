@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("prompt", help="the prompt, or - to read it from stdin")
     run.add_argument("--thread", "-t", dest="run_thread", metavar="NAME",
                      help="continue a scoped thread instead of a one-shot one")
+    run.add_argument("--continue", "-c", dest="run_continue", action="store_true",
+                     help="continue the most recent thread instead of a one-shot one")
     run.add_argument("--model", "-m", dest="run_model")
     run.add_argument("--workspace", "-w", dest="run_workspace", type=Path)
     run.add_argument("--json", action="store_true", help="print events as JSON lines")

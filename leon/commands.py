@@ -37,6 +37,11 @@ async def dispatch(args: argparse.Namespace) -> int:
         err(str(exc))
         return EXIT_USAGE
     command = args.command
+    for attr in ("thread", "run_thread"):  # `leon threads rm ""` must not match every id
+        value = getattr(args, attr, None)
+        if value is not None and not value.strip():
+            err("the thread argument is empty: give a thread's id, name or title")
+            return EXIT_USAGE
     if command == "config":
         return config_command(args, settings)
     if command is None:
@@ -92,7 +97,9 @@ async def run_command(args: argparse.Namespace, stores: Stores, paths: Paths,
         return EXIT_USAGE
     choice = choose_provider(args.run_model or args.model, settings)
     thread_name = args.run_thread or args.thread
-    thread = await resolve_thread(stores, thread=thread_name, kind=None if thread_name else "oneshot",
+    resume_last = (args.run_continue or args.continue_last) and not thread_name
+    thread = await resolve_thread(stores, thread=thread_name, continue_last=resume_last,
+                                  kind=None if thread_name or resume_last else "oneshot",
                                   model=choice.model)
     from leon.agent.policy import NonInteractiveAsker
 
@@ -119,9 +126,15 @@ async def run_command(args: argparse.Namespace, stores: Stores, paths: Paths,
     try:
         result = await agent.send(prompt)
     except TurnError as exc:
+        unsent = agent.unsent
         if as_json:
-            _print_json({"kind": "error", "error": str(exc), "status": exc.status})
+            _print_json({"kind": "error", "error": str(exc), "status": exc.status,
+                         "unsent": unsent.id if unsent else None})
         err(str(exc))
+        if unsent is not None:
+            err(f"your message was not sent; it is kept in thread {thread.id}, marked unsent, "
+                "and no later request includes it. Run the same prompt on that thread "
+                f"(--thread {thread.id}) to send it again.")
         return EXIT_FAILED
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):

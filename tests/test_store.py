@@ -298,13 +298,30 @@ async def test_migration_keeps_existing_rows(tmp_path):
     await s.close()
 
 
-async def test_find_thread_by_name_prefix_and_ambiguity(stores):
+async def test_find_thread_by_id_name_title_and_long_prefix(stores):
     store = stores.leon
-    a = await store.create_thread("scoped", name="alpha", thread_id="aa11")
-    await store.create_thread("scoped", thread_id="aa22")
+    a = await store.create_thread("scoped", name="alpha", title="Alpha work",
+                                  thread_id="aa11bb22cc")
+    b = await store.create_thread("scoped", title="General 2026-12-04", thread_id="aa11bb9999")
+    await store.create_thread("scoped", title="twin", thread_id="2b3c4d5e6f")
+    await store.create_thread("scoped", title="twin", thread_id="3c4d5e6f7a")
     assert (await store.find_thread("alpha")).id == a.id
-    assert (await store.find_thread("aa1")).id == a.id
+    assert (await store.find_thread("aa11bb22cc")).id == a.id
+    assert (await store.find_thread("General 2026-12-04")).id == b.id  # by its exact title
+    assert (await store.find_thread("aa11bb2")).id == a.id  # 7 characters: unambiguous
     with pytest.raises(LookupError, match="several"):
-        await store.find_thread("aa")
+        await store.find_thread("aa11bb")
+    with pytest.raises(LookupError, match="use an id"):  # two threads share the title
+        await store.find_thread("twin")
+    # A short prefix never lands in an unrelated thread (`--thread 2` made a new thread
+    # of that name before, not a turn in 2b3c4d5e6f).
+    with pytest.raises(LookupError, match="no thread"):
+        await store.find_thread("2")
+    with pytest.raises(LookupError, match="no thread"):
+        await store.find_thread("aa11")
+    with pytest.raises(LookupError, match="empty"):
+        await store.find_thread("")
+    with pytest.raises(LookupError, match="empty"):
+        await store.find_thread("  ")
     with pytest.raises(LookupError):
         await store.find_thread("zz")

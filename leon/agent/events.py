@@ -26,6 +26,7 @@ class UserMessageStored(AgentEvent):
     message_id: int
     checkpoint_id: int
     text: str
+    resent: bool = False  # an unsent message sent again: nothing new was stored
     kind: str = field(init=False, default="user_message")
 
 

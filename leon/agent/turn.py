@@ -87,6 +87,7 @@ class Agent:
         self.spill_root = spill_root
         self._listeners: list[Listener] = [listener] if listener else []
         self.branch: list[Message] = []
+        self._sending: int | None = None  # the unsent user message this turn is sending
         self.summary_text: str | None = None
         self.last_usage: ev.UsageRecorded | None = None
         # The memory middleware: pruning, counting, compaction, spill (leon/memory/).
@@ -118,6 +119,7 @@ class Agent:
         for msg in await self.store.recover_drafts(self.thread.id):
             self.emit(ev.ReplyInterrupted(msg.id, "leon stopped while this reply was streaming"))
         self.thread = await self.store.get_thread(self.thread.id)
+        self.guard.restore(self.thread)
         head = await self.store.head(self.thread.id)
         after = None
         self.summary_text = None
@@ -138,9 +140,22 @@ class Agent:
         return ToolContext(workspace=self.workspace, thread_id=self.thread.id,
                            extra_read_roots=roots, session=self.session)
 
+    @property
+    def conversation(self) -> list[Message]:
+        """The branch as the model sees it: without user messages whose call failed
+        before any reply came (unless this turn is sending one again)."""
+        return [m for m in self.branch if not m.unsent or m.id == self._sending]
+
+    @property
+    def unsent(self) -> Message | None:
+        """The user message at the end of the branch that was never answered, if any."""
+        tip = self.branch[-1] if self.branch else None
+        return tip if tip is not None and tip.unsent else None
+
     def view_inputs(self) -> ViewInputs:
         self.memory.model = self.model  # the window and the calibration follow the model
-        return ViewInputs(self.branch, self.summary_text, self.system, self.tools.schemas())
+        return ViewInputs(self.conversation, self.summary_text, self.system,
+                          self.tools.schemas())
 
     def build_request(self, view: Any = None) -> ModelRequest:
         """The next request: the memory layer's view of the thread (summary, pinned
@@ -203,34 +218,75 @@ class Agent:
         raise ProviderError("the summary call ended without a reply")
 
     # -- the turn ------------------------------------------------------------------
-    async def send(self, text: str) -> TurnResult:
+    async def send(self, text: str, *, replace_unsent: bool = False) -> TurnResult:
         """Run one user turn to the end. Raises :class:`TurnError` on failure and
-        re-raises cancellation, in both cases after storing what happened."""
+        re-raises cancellation, in both cases after storing what happened.
+
+        The message is stored first, marked *unsent* until a reply starts: a call that
+        fails before any reply leaves it unsent, and it is never part of a later
+        request. Sending the same text again reuses it (nothing is stored twice); other
+        text is a new message after it, or, with ``replace_unsent`` (the TUI, where the
+        failed text came back into the prompt and was edited), takes its place: the
+        head moves back before it, so the unsent message stays only on a side branch."""
         if not text.strip():
             raise TurnError("empty message: type something first")
         await self._ensure_blobs()
-        msg, ckpt = await self.store.append_message(
-            self.thread.id, "user", [{"type": "text", "text": text}]
-        )
-        self.branch.append(msg)
-        if not self.thread.title:
-            title = " ".join(text.split())[:60]
-            self.thread = await self.store.update_thread(self.thread.id, title=title)
-        self.emit(ev.UserMessageStored(msg.id, ckpt.id, text))
-        if self.session is None:
-            return await self._run_rounds()
-        await self.session.turn_started(text)
+        unsent = self.unsent
+        if unsent is not None and unsent.text == text:
+            msg = unsent
+            head = await self.store.head(self.thread.id)
+            self.emit(ev.UserMessageStored(msg.id, head.id if head else 0, text, resent=True))
+        else:
+            if unsent is not None and replace_unsent:
+                await self._drop_unsent(unsent)
+            msg, ckpt = await self.store.append_message(
+                self.thread.id, "user", [{"type": "text", "text": text}], unsent=True)
+            self.branch.append(msg)
+            if not self.thread.title:
+                title = " ".join(text.split())[:60]
+                self.thread = await self.store.update_thread(self.thread.id, title=title)
+            self.emit(ev.UserMessageStored(msg.id, ckpt.id, text))
+        self._sending = msg.id
         try:
-            result = await self._run_rounds()
-        except TurnError as exc:
-            await self.session.turn_failed(str(exc))
-            raise
-        await self.session.turn_finished(result.text)
-        return result
+            if self.session is None:
+                return await self._run_rounds()
+            await self.session.turn_started(text)
+            try:
+                result = await self._run_rounds()
+            except TurnError as exc:
+                await self.session.turn_failed(str(exc))
+                raise
+            await self.session.turn_finished(result.text)
+            return result
+        finally:
+            self._sending = None
+
+    async def _drop_unsent(self, unsent: Message) -> None:
+        """Move the head back to just before ``unsent`` (nothing is deleted: it stays
+        on a side branch of the timeline)."""
+        await self.store.set_aside(self.thread.id, unsent.id)
+        await self.load()
 
     async def resume(self) -> TurnResult:
-        """Call the model again on the current branch (after an error or a rollback)."""
-        return await self._run_rounds()
+        """Call the model again on the current branch (after an error or a rollback); an
+        unsent message at its end is sent again."""
+        unsent = self.unsent
+        self._sending = unsent.id if unsent is not None else None
+        try:
+            return await self._run_rounds()
+        finally:
+            self._sending = None
+
+    async def _reply_started(self) -> None:
+        """The model is answering: the message this turn sends is part of the
+        conversation from now on, whatever happens to the reply."""
+        if self._sending is None:
+            return
+        await self.store.mark_sent(self._sending)
+        for m in reversed(self.branch):
+            if m.id == self._sending:
+                m.unsent = False
+                break
 
     async def _run_rounds(self) -> TurnResult:
         final_text = ""
@@ -258,6 +314,7 @@ class Agent:
                 if isinstance(event, TextDelta):
                     text_parts.append(event.text)
                     if draft_id is None:
+                        await self._reply_started()
                         draft_id = await self.store.start_draft(self.thread.id)
                     self.emit(ev.TextStreamed(event.text))
                     if time.monotonic() - last_save > DRAFT_SAVE_INTERVAL:
@@ -265,6 +322,7 @@ class Agent:
                         last_save = time.monotonic()
                 elif isinstance(event, ToolUseStarted):
                     if draft_id is None:
+                        await self._reply_started()
                         draft_id = await self.store.start_draft(self.thread.id)
                 elif isinstance(event, Retrying):
                     self.emit(ev.Retried(event.attempt, event.delay, event.reason, event.status))
@@ -280,7 +338,7 @@ class Agent:
             raise TurnError(f"reply cut off: {exc.message} (the partial reply is kept)",
                             exc.status) from None
         except ProviderError as exc:
-            self.guard.failed(exc.status)
+            await self.guard.failed(exc.status)
             if draft_id is not None:
                 await self._store_interrupted(draft_id, _text_blocks(text_parts), exc.message)
             await self.store.add_event(self.thread.id, "error",
@@ -298,13 +356,14 @@ class Agent:
                    if not (b.get("type") == "text" and not b.get("text", "").strip())]
         if not content:
             content = [{"type": "text", "text": "(empty reply)"}]
+        await self._reply_started()
         if draft_id is None:
             draft_id = await self.store.start_draft(self.thread.id)
-        msg, ckpt = await self.store.finish_draft(draft_id, content)
+        msg, ckpt = await self.store.finish_draft(draft_id, content, model=response.model)
         self.branch.append(msg)
         usage = response.usage
         estimate = await self.memory.observe(response.model, usage, msg)
-        self.guard.completed(usage)
+        await self.guard.completed(usage)
         await self.store.add_usage(
             self.thread.id, response.model, input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
@@ -327,9 +386,11 @@ class Agent:
             return
         content = [b for b in partial if b.get("type") == "text" and b.get("text", "").strip()]
         content = content or [{"type": "text", "text": INTERRUPTED_NOTE}]
+        await self._reply_started()
         if draft_id is None:
             draft_id = await self.store.start_draft(self.thread.id)
-        msg, ckpt = await self.store.finish_draft(draft_id, content, status="interrupted")
+        msg, ckpt = await self.store.finish_draft(draft_id, content, status="interrupted",
+                                                  model=self.model)
         self.branch.append(msg)
         await self.store.add_event(self.thread.id, "interrupted",
                                    {"message_id": msg.id, "reason": reason})

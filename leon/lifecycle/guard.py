@@ -14,6 +14,11 @@ rate-limited, the next call first starts a *fresh segment* of the thread:
 then records a ``guard`` event and emits it as a :class:`~leon.agent.events.MemoryEvent`
 whose ``reason`` tells the user why. Waiting for the next call (rather than acting
 inside the reply that crossed the line) keeps tool calls and their results together.
+
+The figures it acts on (the last call's cache-creation tokens, the rate-limited calls in
+a row) are stored with the thread after every call, so the next call acts on them
+whichever process makes it: a dispatcher that runs ``leon run --thread T`` call after
+call is guarded exactly like one long TUI session.
 """
 
 from __future__ import annotations
@@ -29,8 +34,22 @@ class CacheGuard:
     def __init__(self, agent: Any):
         self.agent = agent
         self.strikes = 0                       # rate-limited calls in a row
+        self.created = 0                       # cache-creation tokens of the last call
         self.pending: dict[str, Any] | None = None
         self._limited = False                  # the current call saw a 429
+
+    def restore(self, thread: Any) -> None:
+        """Take up the figures the thread's last call left (in this or another process)."""
+        self.strikes = int(thread.guard_rate_strikes or 0)
+        self.created = int(thread.guard_cache_creation or 0)
+        self.pending = None
+        self._check_creation()
+        self._check_strikes()
+
+    async def _save(self) -> None:
+        agent = self.agent
+        await agent.store.save_guard_state(agent.thread.id, cache_creation=self.created,
+                                           rate_strikes=self.strikes)
 
     @property
     def settings(self) -> Any:
@@ -41,14 +60,21 @@ class CacheGuard:
         if status == RATE_LIMITED:
             self._limited = True
 
-    def failed(self, status: int | None) -> None:
+    async def failed(self, status: int | None) -> None:
         """The call failed for good."""
+        self.created = 0
         self._end_call(self._limited or status == RATE_LIMITED)
+        await self._save()
 
-    def completed(self, usage: Any) -> None:
-        created = int(getattr(usage, "cache_creation_input_tokens", 0) or 0)
-        threshold = self.settings["lifecycle.cache_creation_threshold"]
+    async def completed(self, usage: Any) -> None:
+        self.created = int(getattr(usage, "cache_creation_input_tokens", 0) or 0)
         self._end_call(self._limited)
+        self._check_creation()
+        await self._save()
+
+    def _check_creation(self) -> None:
+        created = self.created
+        threshold = self.settings["lifecycle.cache_creation_threshold"]
         if created > threshold and self.pending is None:
             self.pending = {
                 "trigger": "cache_creation", "cache_creation_input_tokens": created,
@@ -60,6 +86,9 @@ class CacheGuard:
     def _end_call(self, limited: bool) -> None:
         self._limited = False
         self.strikes = self.strikes + 1 if limited else 0
+        self._check_strikes()
+
+    def _check_strikes(self) -> None:
         limit = self.settings["lifecycle.rate_limit_strikes"]
         if self.strikes >= limit and self.pending is None:
             self.pending = {
@@ -75,7 +104,8 @@ class CacheGuard:
         if self.pending is None:
             return None
         data, self.pending = self.pending, None
-        self.strikes = 0
+        self.strikes, self.created = 0, 0
+        await self._save()
         return await self.start_segment(data)
 
     async def start_segment(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -114,7 +144,7 @@ class CacheGuard:
         from leon.memory.count import count_content, count_text
 
         agent = self.agent
-        branch = agent.branch
+        branch = agent.conversation  # an unsent message is not part of it
         # The current turn starts at the newest user message that is not tool results.
         start = next((i for i in range(len(branch) - 1, -1, -1)
                       if branch[i].role == "user" and not any(

@@ -81,8 +81,9 @@ async def ensure_handoff(stores: Stores, settings: Settings, provider: Any, mode
     store = stores.leon
     head = await store.head(prev.id)
     summary = await store.get_summary(head.summary_id) if head and head.summary_id else None
-    messages = await store.branch(prev.id, after_message_id=summary.upto_message_id
-                                  if summary else None)
+    messages = [m for m in await store.branch(prev.id, after_message_id=summary.upto_message_id
+                                              if summary else None)
+                if not m.unsent]  # a message whose call failed was never part of the day
 
     async def on_usage(response: Any) -> None:
         u = response.usage

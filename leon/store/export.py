@@ -16,7 +16,8 @@ _THREAD_COLS = ("id", "title", "kind", "status", "parent_id", "name", "day", "ag
                 "system_hash", "tools_hash", "head_checkpoint_id", "message_count",
                 "created_at", "updated_at", "completed_at")
 _TABLES = {
-    "messages": ("id", "parent_id", "role", "content", "status", "tokens", "pinned", "created_at"),
+    "messages": ("id", "parent_id", "role", "content", "status", "tokens", "pinned", "created_at",
+                 "unsent", "model"),
     "checkpoints": ("id", "parent_id", "message_id", "summary_id", "kind", "label", "created_at"),
     "summaries": ("id", "upto_message_id", "previous_id", "text", "model", "messages_replaced",
                   "tokens_before", "tokens_after", "created_at"),
@@ -25,6 +26,8 @@ _TABLES = {
               "cache_read_tokens", "estimated_tokens", "latency_ms", "retries", "created_at"),
 }
 _JSON_COLS = {"content", "data"}
+# Columns added after the format was first written, with the value older exports imply.
+_ADDED_COLS: dict[str, dict[str, Any]] = {"messages": {"unsent": 0, "model": None}}
 
 
 async def export_json(store: LeonStore, thread_id: str) -> dict[str, Any]:
@@ -102,6 +105,8 @@ async def import_json(store: LeonStore, data: dict[str, Any]) -> str:
                         values[col] = ids[target].get(values[col], values[col])
                 old_id = values.pop("id")
                 ins_cols = [c for c in cols if c != "id"]
+                for c, default in _ADDED_COLS.get(table, {}).items():
+                    values.setdefault(c, default)  # an export from before the column
                 params = [json.dumps(values[c], ensure_ascii=False, separators=(",", ":"))
                           if c in _JSON_COLS else values[c] for c in ins_cols]
                 if not remap[table]:
@@ -156,9 +161,13 @@ def export_markdown(title: str, messages: list[Message], summary_text: str | Non
                      + summary_text.replace("\n", "\n> ") + "\n")
     for m in messages:
         who = "You" if m.role == "user" else "Claude"
+        if m.role == "assistant" and m.model:
+            who = f"Claude ({m.model})"
         if m.role == "user" and all(b.get("type") == "tool_result" for b in m.content):
             who = "Tools"
         mark = " *(interrupted)*" if m.status == "interrupted" else ""
+        if m.unsent:
+            mark = " *(not sent: the call failed before a reply; not part of the conversation)*"
         body = "\n\n".join(_block_markdown(b) for b in m.content)
         parts.append(f"## {who}{mark}\n\n{body}\n")
     return "\n".join(parts)

@@ -54,6 +54,8 @@ def _message(row: aiosqlite.Row) -> Message:
         tokens=row["tokens"],
         pinned=bool(row["pinned"]),
         created_at=row["created_at"],
+        unsent=bool(row["unsent"]),
+        model=row["model"],
     )
 
 
@@ -65,7 +67,10 @@ def _summary(row: aiosqlite.Row) -> Summary:
     return Summary(**{k: row[k] for k in row.keys()})
 
 
-_MSG_COLS = "id, thread_id, parent_id, role, content, status, tokens, pinned, created_at"
+MIN_ID_PREFIX = 6  # the shortest id prefix find_thread accepts
+
+_MSG_COLS = ("id, thread_id, parent_id, role, content, status, tokens, pinned, created_at,"
+             " unsent, model")
 
 
 class LeonStore(BaseStore):
@@ -106,20 +111,33 @@ class LeonStore(BaseStore):
         return _thread(row)
 
     async def find_thread(self, ref: str) -> Thread:
-        """A thread by id, by name, or by a unique id prefix (as users type them)."""
+        """A thread as users name it: its exact id, its name, its exact title (when only
+        one thread has it), or an unambiguous id prefix of at least
+        :data:`MIN_ID_PREFIX` characters — so a short word never lands in an unrelated
+        thread whose id happens to start with it."""
+        if not ref.strip():
+            raise NotFound("the thread name is empty")
         row = await self.db.fetchone(
-            "SELECT * FROM threads WHERE id = ? OR name = ? LIMIT 1", (ref, ref)
+            "SELECT * FROM threads WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1",
+            (ref, ref, ref),
         )
         if row is not None:
             return _thread(row)
-        rows = await self.db.fetchall(
-            "SELECT * FROM threads WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
-            (ref.replace("%", "\\%").replace("_", "\\_") + "%",),
-        )
+        rows = await self.db.fetchall("SELECT * FROM threads WHERE title = ? LIMIT 6", (ref,))
         if len(rows) == 1:
             return _thread(rows[0])
         if len(rows) > 1:
-            raise NotFound(f"{ref!r} matches several threads; type more of the id")
+            raise NotFound(f"{len(rows)} threads are titled {ref!r}; use an id: "
+                           + ", ".join(r["id"] for r in rows[:5]))
+        if len(ref) >= MIN_ID_PREFIX:
+            rows = await self.db.fetchall(
+                "SELECT * FROM threads WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
+                (ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",),
+            )
+            if len(rows) == 1:
+                return _thread(rows[0])
+            if len(rows) > 1:
+                raise NotFound(f"{ref!r} matches several threads; type more of the id")
         raise NotFound(f"no thread {ref!r} (see `leon threads ls`)")
 
     async def thread_by_name(self, name: str) -> Thread | None:
@@ -191,8 +209,10 @@ class LeonStore(BaseStore):
         return await spill_records(self.db, thread_id)
 
     async def latest_thread(self) -> Thread | None:
+        """The thread worked on last (``-c``); a sub-agent's thread is its parent's work."""
         row = await self.db.fetchone(
-            "SELECT * FROM threads WHERE id NOT IN (SELECT thread_id FROM deletions)"
+            "SELECT * FROM threads WHERE kind != 'subagent'"
+            " AND id NOT IN (SELECT thread_id FROM deletions)"
             " ORDER BY updated_at DESC LIMIT 1")
         return _thread(row) if row else None
 
@@ -254,8 +274,11 @@ class LeonStore(BaseStore):
         kind: str | None = None,
         status: str = "complete",
         tokens: int | None = None,
+        unsent: bool = False,
     ) -> tuple[Message, Checkpoint]:
-        """Append a message after the thread's head and make a checkpoint at it, atomically."""
+        """Append a message after the thread's head and make a checkpoint at it, atomically.
+        ``unsent``: a user message not yet answered (:meth:`mark_sent` clears it once a
+        reply starts; if the call fails first, it stays unsent)."""
         now = time.time()
         body = _dumps(content)
         async with self.db.transaction() as conn:
@@ -263,15 +286,21 @@ class LeonStore(BaseStore):
             parent_msg = head["message_id"] if head else None
             cur = await conn.execute(
                 "INSERT INTO messages (thread_id, parent_id, role, content, status, tokens,"
-                " created_at) VALUES (?,?,?,?,?,?,?)",
-                (thread_id, parent_msg, role, body, status, tokens, now),
+                " created_at, unsent) VALUES (?,?,?,?,?,?,?,?)",
+                (thread_id, parent_msg, role, body, status, tokens, now, int(unsent)),
             )
             msg_id = cur.lastrowid
             ckpt = await self._add_checkpoint(
                 conn, thread_id, head, msg_id, kind or _default_kind(role, content, status), now
             )
-        message = Message(msg_id, thread_id, parent_msg, role, content, status, tokens, False, now)
+        message = Message(msg_id, thread_id, parent_msg, role, content, status, tokens, False, now,
+                          unsent=unsent)
         return message, ckpt
+
+    async def mark_sent(self, message_id: int) -> None:
+        """A reply to this user message has started: it is part of the conversation."""
+        await self.db.execute("UPDATE messages SET unsent = 0 WHERE id = ? AND unsent = 1",
+                              (message_id,))
 
     async def start_draft(self, thread_id: str, role: str = "assistant") -> int:
         """A message row that is still streaming. It is not on the branch until
@@ -299,8 +328,10 @@ class LeonStore(BaseStore):
         status: str = "complete",
         kind: str | None = None,
         tokens: int | None = None,
+        model: str | None = None,
     ) -> tuple[Message, Checkpoint]:
-        """Seal a draft with its final content and put it on the branch with a checkpoint."""
+        """Seal a draft with its final content and put it on the branch with a checkpoint.
+        ``model``: the model that wrote it (shown with the reply)."""
         now = time.time()
         async with self.db.transaction() as conn:
             row = await (
@@ -309,8 +340,9 @@ class LeonStore(BaseStore):
             if row is None:
                 raise NotFound(f"no message {message_id}")
             await conn.execute(
-                "UPDATE messages SET content = ?, status = ?, tokens = ? WHERE id = ?",
-                (_dumps(content), status, tokens, message_id),
+                "UPDATE messages SET content = ?, status = ?, tokens = ?,"
+                " model = coalesce(?, model) WHERE id = ?",
+                (_dumps(content), status, tokens, model, message_id),
             )
             thread_id = row["thread_id"]
             head = await self._head_row(conn, thread_id)
@@ -319,7 +351,7 @@ class LeonStore(BaseStore):
                 kind or _default_kind(row["role"], content, status), now,
             )
         msg = Message(message_id, thread_id, row["parent_id"], row["role"], content, status,
-                      tokens, False, row["created_at"])
+                      tokens, False, row["created_at"], model=model or row["model"])
         return msg, ckpt
 
     async def drafts(self, thread_id: str) -> list[Message]:
@@ -553,6 +585,36 @@ class LeonStore(BaseStore):
                  _dumps({"from": old.id if old else None, "to": target.id}), time.time()),
             )
         return target
+
+    async def set_aside(self, thread_id: str, message_id: int) -> None:
+        """Move the head back past the checkpoints of ``message_id`` (the unsent message
+        at the end of the branch that the user replaced), so the next message takes its
+        place; it stays on a side branch. Deletes nothing."""
+        async with self.db.transaction() as conn:
+            head = await self._head_row(conn, thread_id)
+            target = head["id"] if head else None
+            while target is not None:
+                cur = await conn.execute(
+                    "SELECT parent_id, message_id FROM checkpoints WHERE id = ?", (target,))
+                row = await cur.fetchone()
+                if row is None or row["message_id"] != message_id:
+                    break
+                target = row["parent_id"]
+            await conn.execute(
+                "UPDATE threads SET head_checkpoint_id = ?, updated_at = ? WHERE id = ?",
+                (target, time.time(), thread_id))
+            await conn.execute(
+                "INSERT INTO events (thread_id, kind, data, created_at) VALUES (?,?,?,?)",
+                (thread_id, "unsent_replaced",
+                 _dumps({"message_id": message_id, "head": target}), time.time()))
+
+    async def save_guard_state(self, thread_id: str, *, cache_creation: int,
+                               rate_strikes: int) -> None:
+        """The cache guard's figures after a call (not a change of the thread: its
+        ``updated_at`` stays)."""
+        await self.db.execute(
+            "UPDATE threads SET guard_cache_creation = ?, guard_rate_strikes = ? WHERE id = ?",
+            (cache_creation, rate_strikes, thread_id))
 
     async def rollforward(self, thread_id: str) -> Checkpoint | None:
         """Move the head one step towards the newest checkpoint below it (the branch most

@@ -29,6 +29,8 @@ class Thread:
     updated_at: float
     completed_at: float | None = None
     skills_hash: str | None = None     # blobs.hash of the skills snapshot it used
+    guard_cache_creation: int = 0      # cache guard: cache-creation tokens of the last call
+    guard_rate_strikes: int = 0        # cache guard: rate-limited calls in a row
 
     @property
     def display_title(self) -> str:
@@ -46,6 +48,8 @@ class Message:
     tokens: int | None
     pinned: bool
     created_at: float
+    unsent: bool = False       # a user message whose call failed before any reply came
+    model: str | None = None   # the model that wrote an assistant reply
 
     @property
     def text(self) -> str:

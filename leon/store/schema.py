@@ -241,6 +241,17 @@ LEON_MIGRATIONS: list[str] = [
     """
     CREATE INDEX messages_id_thread ON messages(id, thread_id);
     """,
+    # Turns that stay correct across processes: a user message whose call failed before
+    # any reply arrived is ``unsent`` (kept and shown, never sent again unless the user
+    # resends it); each reply names the model that wrote it; and the cache guard's state
+    # (cache-creation tokens of the last call, rate-limited calls in a row) lives with
+    # the thread, so the next call acts on it whichever leon process makes it.
+    """
+    ALTER TABLE messages ADD COLUMN unsent INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN model TEXT;
+    ALTER TABLE threads ADD COLUMN guard_cache_creation INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE threads ADD COLUMN guard_rate_strikes INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 SANDBOX_MIGRATIONS: list[str] = [

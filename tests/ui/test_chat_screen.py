@@ -409,8 +409,85 @@ async def test_failed_send_keeps_text_and_retry_does_not_duplicate(make_app):
         await settle(pilot)
         users = [m for m in chat.agent.branch if m.role == "user"]
         assert [m.text for m in users] == ["please answer this"]  # stored once, answered
+        assert not users[0].unsent
         assert chat.agent.branch[-1].role == "assistant"
         assert chat.prompt.text == ""
+        blocks = list(chat.transcript.query(UserMessage))
+        assert [b.text for b in blocks] == ["please answer this"] and not blocks[0].unsent
+
+
+class RecordingProvider:
+    """Fails the first ``fail`` calls like an overloaded API, then answers as the demo
+    model does; keeps every request it was sent."""
+
+    name = "recording"
+    is_demo = False
+
+    def __init__(self, demo, fail: int):
+        self.demo, self.fail, self.requests = demo, fail, []
+
+    async def stream(self, request):
+        self.requests.append(request)
+        if len(self.requests) <= self.fail:
+            raise ProviderError("the API is overloaded (529); try again in a moment",
+                                status=529)
+        async for event in self.demo.stream(request):
+            yield event
+
+
+async def test_an_edited_failed_message_replaces_it_and_is_sent_alone(make_app):
+    app = use_echo(make_app())
+    async with running(app) as pilot:
+        chat = app.chat
+        provider = RecordingProvider(chat.agent.provider, fail=1)
+        chat.agent.provider = provider
+        await send(pilot, "first wording")
+        block = chat.transcript.query(UserMessage).last()
+        assert block.unsent and "not sent" in " ".join(chat.transcript.notices)
+        assert chat.prompt.text == "first wording"
+        chat.prompt.clear()  # the user deletes the restored text and types something else
+        await send(pilot, "second wording")
+        texts = [b["text"] for m in provider.requests[-1].messages if m["role"] == "user"
+                 for b in m["content"] if b.get("type") == "text"]
+        assert texts == ["second wording"]
+        assert [b.text for b in chat.transcript.query(UserMessage)] == ["second wording"]
+        assert [m.text for m in chat.agent.branch if m.role == "user"] == ["second wording"]
+        # Kept, not deleted: the replaced message is on a side branch of the timeline.
+        everything = await chat.agent.store.db.fetchall(
+            "SELECT unsent FROM messages WHERE thread_id = ? AND role = 'user' ORDER BY id",
+            (chat.agent.thread.id,))
+        assert [r["unsent"] for r in everything] == [1, 0]
+
+
+class SilentProvider:
+    """An API that accepted the request and has not answered yet."""
+
+    name = "silent"
+    is_demo = False
+
+    def __init__(self):
+        self.asked = asyncio.Event()
+
+    async def stream(self, request):
+        self.asked.set()
+        await asyncio.Event().wait()
+        yield  # pragma: no cover - makes this an async generator
+
+
+async def test_a_stopped_send_before_any_reply_is_not_sent_either(make_app):
+    app = use_echo(make_app())
+    async with running(app) as pilot:
+        chat = app.chat
+        chat.agent.provider = provider = SilentProvider()
+        chat.prompt.load_text("never mind")
+        await pilot.press("enter")
+        await wait_for(pilot, provider.asked.is_set, what="the call")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not chat.turn_running, what="the stop")
+        await settle(pilot)
+        assert chat.agent.unsent is not None and chat.agent.unsent.text == "never mind"
+        assert chat.prompt.text == "never mind"
+        assert chat.transcript.query(UserMessage).last().unsent
 
 
 # -- copy, help, themes, keys ----------------------------------------------------------------

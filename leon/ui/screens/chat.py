@@ -41,7 +41,7 @@ from leon.ui.messages import (
 from leon.ui.widgets.events import Described, EventFeed, describe, describe_stored
 from leon.ui.widgets.gauge import ContextGauge, compute_gauge, memory_extras
 from leon.ui.widgets.header import LeonHeader
-from leon.ui.widgets.message import AssistantMessage, Notice, UserMessage
+from leon.ui.widgets.message import AssistantMessage, Notice, UserMessage, model_label
 from leon.ui.widgets.prompt import PromptInput
 from leon.ui.widgets.tool_block import ToolBlock, find_spill_path
 from leon.ui.widgets.transcript import FIRST, PAGE, Transcript
@@ -88,7 +88,6 @@ class ChatScreen(Screen[None]):
         self._reply: AssistantMessage | None = None
         self._pending_text: str | None = None      # typed before the agent was ready
         self._turn_text: str | None = None         # the text of the running turn
-        self._failed: tuple[str, int] | None = None  # (text, user message id) of a failed send
         self._gauge_timer: Any = None
         self._streamed = ""
         self._side_user_choice: bool | None = None
@@ -153,7 +152,6 @@ class ChatScreen(Screen[None]):
         self.agent = agent
         self.notice = notice
         self._reply = None
-        self._failed = None
         agent.subscribe(lambda event, _agent=agent: self.post_message(AgentReported(_agent,
                                                                                     event)))
         self.update_header()
@@ -273,10 +271,11 @@ class ChatScreen(Screen[None]):
 
     @property
     def speaker(self) -> str:
+        """The label of a reply being written now: the model writing it."""
         agent = self.agent
-        if agent is None or getattr(agent.provider, "is_demo", False):
+        if agent is None:
             return "demo"
-        return "claude"
+        return model_label(agent.model) or "claude"
 
     # -- sending ---------------------------------------------------------------------------
     @on(PromptSubmitted)
@@ -301,29 +300,43 @@ class ChatScreen(Screen[None]):
                 self.transcript.messages)))
             self.app.notify("starting up: your message is sent as soon as leon is ready")
             return
-        agent = self.agent
-        if self._failed and self._failed[0] == text and agent.branch and \
-                agent.branch[-1].id == self._failed[1]:
-            self.start_turn(text, resume=True)  # the message is stored: ask again
-            return
-        await self.transcript.add(UserMessage(text, message_index=len(self.transcript.messages)))
+        unsent = self.agent.unsent
+        block = self._user_block(unsent.id) if unsent is not None else None
+        if unsent is not None and unsent.text == text:
+            if block is not None:  # sent again as it was: nothing new is stored
+                await block.mark_unsent(False)
+        else:
+            if unsent is not None:  # edited: the new text takes the unsent one's place
+                known = self.transcript.messages
+                if known and known[-1].id == unsent.id:
+                    known.pop()
+                if block is not None:
+                    await block.remove()
+            await self.transcript.add(UserMessage(text,
+                                                  message_index=len(self.transcript.messages)))
         self.start_turn(text)
 
-    def start_turn(self, text: str, *, resume: bool = False) -> None:
+    def _user_block(self, message_id: int) -> UserMessage | None:
+        """The transcript's block of a stored user message (the newest one, as the block
+        of a message typed this session learns its id when it is stored)."""
+        for block in reversed(list(self.transcript.query(UserMessage))):
+            if block.message_id == message_id:
+                return block
+        return None
+
+    def start_turn(self, text: str) -> None:
         self._turn_text = text
-        self._failed = None
         self._streamed = ""
         self._set_status("replying… Esc stops the reply")
-        self.turn_worker(text, resume)
+        self.turn_worker(text)
 
     @work(group="turn", exclusive=True, exit_on_error=False)
-    async def turn_worker(self, text: str, resume: bool) -> None:
+    async def turn_worker(self, text: str) -> None:
         agent = self.agent
         assert agent is not None
-        if resume:
-            await agent.resume()
-        else:
-            await agent.send(text)
+        # An unsent message at the end of the thread is sent again when the text is the
+        # same, and replaced when the user edited it (it came back into the prompt).
+        await agent.send(text, replace_unsent=True)
 
     @property
     def turn_running(self) -> bool:
@@ -353,27 +366,31 @@ class ChatScreen(Screen[None]):
         reply, self._reply = self._reply, None
         if reply is not None:
             await reply.finish()
-        text, self._turn_text = self._turn_text, None
+        self._turn_text = None
         self._streamed = ""
         self.gauge.streaming_tokens = 0
         self._set_status("")
+        agent = self.agent
+        unsent = agent.unsent if agent is not None and state != WorkerState.SUCCESS else None
+        if unsent is not None:  # no reply came: the message is not part of the thread
+            block = self._user_block(unsent.id)
+            if block is not None:
+                await block.mark_unsent()
+            if not self.prompt.text.strip():
+                self.prompt.load_text(unsent.text)
+                self.prompt.move_cursor(self.prompt.document.end)
+        back = (" — your message was not sent and is back in the prompt: Enter sends it "
+                "again, or edit it to send something else instead") if unsent else ""
         if state == WorkerState.CANCELLED:
             if reply is not None:
                 await reply.mark_interrupted("stopped by the user")
-            await self.transcript.add(Notice("reply stopped; what arrived is kept",
-                                             level="warning", message_index=self._index()))
+            stopped = "reply stopped" + (back or "; what arrived is kept")
+            await self.transcript.add(Notice(stopped, level="warning",
+                                             message_index=self._index()))
         elif state == WorkerState.ERROR:
             message = error_text(error)
-            agent = self.agent
-            if text is not None and agent is not None and agent.branch and \
-                    agent.branch[-1].role == "user" and agent.branch[-1].text == text:
-                self._failed = (text, agent.branch[-1].id)
-            if text is not None and not self.prompt.text.strip():
-                self.prompt.load_text(text)
-                self.prompt.move_cursor(self.prompt.document.end)
-            await self.transcript.add(Notice(
-                f"{message} — your message is back in the prompt: Enter sends it again",
-                level="error", message_index=self._index()))
+            await self.transcript.add(Notice(f"{message}{back}", level="error",
+                                             message_index=self._index()))
             self.app.notify(message, title="the reply failed", severity="error", timeout=8)
         if self._reload_pending:
             self._reload_pending = False
@@ -405,6 +422,11 @@ class ChatScreen(Screen[None]):
             self._track_stored(event.message_id)
             if isinstance(event, ev.UserMessageStored):
                 self.update_header()  # the first message may have titled the thread
+                if not event.resent:  # the block typed this session learns its id
+                    for block in reversed(list(transcript.query(UserMessage))):
+                        if block.message_id is None:
+                            block.message_id = event.message_id
+                            break
             if isinstance(event, ev.MessageStored) and event.role == "assistant":
                 await self._close_reply(event.message_id)
             self.refresh_gauge()

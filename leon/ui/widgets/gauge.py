@@ -50,7 +50,7 @@ def memory_extras(agent: Any) -> tuple[dict[str, str], int | None]:
         view = memory.view(agent.view_inputs())
         decisions = {tid: p.kind for tid, p in view.plan.applied.items()}
         tokens = [round(t * view.factor) for t in view.tokens]
-        cut = cp.find_cut([m.role for m in agent.branch], view.contents, tokens,
+        cut = cp.find_cut([m.role for m in agent.conversation], view.contents, tokens,
                           view.settings.keep_recent_tokens)
         frees = None
         if cut:

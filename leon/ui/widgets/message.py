@@ -75,18 +75,48 @@ class Block(Widget, can_focus=True):
         """Open the spilled output (tool blocks that spilled)."""
 
 
+def model_label(model: str | None) -> str | None:
+    """What a reply's speaker line says: the model that wrote it (None: not recorded)."""
+    return model or None
+
+
+UNSENT_NOTE = "not sent: the call failed before a reply; it is not part of the conversation"
+
+
 class UserMessage(Block):
-    """The user's turn."""
+    """The user's turn; ``unsent`` when its call failed before any reply came (it is kept
+    and shown, but no request includes it)."""
 
     def __init__(self, text: str, *, message_index: int = 0,
-                 message_id: int | None = None) -> None:
+                 message_id: int | None = None, unsent: bool = False) -> None:
         super().__init__(message_index=message_index, message_id=message_id,
                          classes="message user")
         self.text = text
+        self.unsent = unsent
 
     def compose(self) -> ComposeResult:
         yield Static("you", classes="speaker")
         yield body(self.text)
+        if self.unsent:
+            yield self._unsent_note()
+
+    @staticmethod
+    def _unsent_note() -> Static:
+        return Static(Text.assemble(("‖ ", "bold"), UNSENT_NOTE), classes="unsent-note")
+
+    def on_mount(self) -> None:
+        self.set_class(self.unsent, "-unsent")
+
+    async def mark_unsent(self, unsent: bool = True) -> None:
+        """Show (or stop showing) that the message was not sent."""
+        if unsent == self.unsent:
+            return
+        self.unsent = unsent
+        self.set_class(unsent, "-unsent")
+        if unsent:
+            await self.mount(self._unsent_note())
+        else:
+            await self.query(".unsent-note").remove()
 
     def copy_text(self) -> str:
         return self.text

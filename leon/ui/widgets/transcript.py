@@ -21,7 +21,14 @@ from textual.widget import Widget
 from leon.agent.turn import INTERRUPTED_NOTE
 from leon.store.models import Message, Summary
 from leon.ui.messages import OlderMessagesRequested
-from leon.ui.widgets.message import AssistantMessage, Block, Notice, SummaryBlock, UserMessage
+from leon.ui.widgets.message import (
+    AssistantMessage,
+    Block,
+    Notice,
+    SummaryBlock,
+    UserMessage,
+    model_label,
+)
 from leon.ui.widgets.tool_block import ToolBlock
 
 FIRST = 8          # most messages mounted before the first paint of a thread
@@ -61,7 +68,8 @@ def build_blocks(messages: list[Message], start: int, *, speaker: str,
         if msg.role == "user":
             text = msg.text
             if text.strip():
-                widgets.append(UserMessage(text, message_index=index, message_id=msg.id))
+                widgets.append(UserMessage(text, message_index=index, message_id=msg.id,
+                                           unsent=msg.unsent))
             for block in msg.content:
                 if block.get("type") != "tool_result":
                     continue
@@ -83,7 +91,8 @@ def build_blocks(messages: list[Message], start: int, *, speaker: str,
             if text.strip() == INTERRUPTED_NOTE:
                 text = ""
         if text.strip() or interrupted is not None:
-            widgets.append(AssistantMessage(text, speaker=speaker, message_index=index,
+            widgets.append(AssistantMessage(text, speaker=model_label(msg.model) or speaker,
+                                            message_index=index,
                                             message_id=msg.id, interrupted=interrupted))
         for block in msg.content:
             if block.get("type") != "tool_use":
