@@ -189,7 +189,9 @@ class BashTool:
         short = first if len(first) <= 80 else first[:79] + "…"
         title = f"Run `{short}`" + (" (several lines)" if "\n" in command.strip() else "")
         detail = f"{command}\n\n(in {session.command_cwd()})"
-        return title, detail, command.strip()
+        # Rules are matched against the command exactly as bash will get it (str.strip
+        # would also drop characters bash treats as part of a word, such as \x0b).
+        return title, detail, command
 
     @staticmethod
     def _command(args: dict[str, Any]) -> str:
