@@ -123,8 +123,28 @@ BYPASSES = [
     (PYTEST, "pytest ${PYTEST_ADDOPTS:=--x}"),
     (PYTEST, "PYTEST_ADDOPTS=-p pytest"),
 ]
+# Builtins that evaluate words that are literal to the parser: a rule naming them is no
+# guard, so they are never simple.
+BUILTIN_ATTACKS = [
+    ("bash:printf*", "printf -v 'a[$(touch pwned)]' x"),
+    ("bash:test*", "test -v 'a[$(touch pwned)]'"),
+    ("bash:'['*", "'[' -v 'a[$(touch pwned)]' ']'"),
+    ("bash:declare*", "declare 'a[$(touch pwned)]=1'"),
+    ("bash:typeset*", "typeset 'a[$(touch pwned)]=1'"),
+    ("bash:let*", "let 'a[$(touch pwned)]=1'"),
+    ("bash:read*", "read 'a[$(touch pwned)]'"),
+    ("bash:unset*", "unset 'GROUPS[$(touch pwned)]'"),
+    ("bash:compgen*", "compgen -C 'touch pwned' x"),
+    ("bash:trap*", "trap 'touch pwned' EXIT"),
+    ("bash:command*", "command eval 'touch pwned'"),
+    ("bash:builtin*", "builtin eval 'touch pwned'"),
+    ("bash:source*", "source ./script"),
+    ("bash:.*", ". ./script"),
+    ("bash:eval*", "eval 'touch pwned'"),
+]
+BYPASSES += BUILTIN_ATTACKS
 
-OTHER_PROGRAM = {"eval git status", "'git status' x"}
+OTHER_PROGRAM = {"'git status' x"}
 
 # Simple literal commands the rules must allow, with the canonical form globs see.
 SIMPLE = [
@@ -152,7 +172,7 @@ SIMPLE = [
 def test_bypass_attempts_never_match(rule, command):
     assert rule_matches(rule, "bash", command) is False
     # Not even `bash:*` matches: a glob only ever matches a simple literal command (the
-    # two here are simple, but run another program than git).
+    # one in OTHER_PROGRAM is simple, but runs a program named `git status`).
     assert rule_matches("bash:*", "bash", command) is (command in OTHER_PROGRAM)
     assert (simple_words(command) is None) is (command not in OTHER_PROGRAM)
 
@@ -271,6 +291,15 @@ def test_every_simple_example_is_what_bash_runs(tmp_path):
         assert _bash_words(form, tmp_path) == list(words)
 
 
+@pytest.mark.parametrize("rule, command", BUILTIN_ATTACKS, ids=lambda v: repr(v)[:40])
+def test_builtin_attacks_really_run_code_in_bash(tmp_path, rule, command):
+    (tmp_path / "script").write_text("touch pwned\n")
+    subprocess.run(["/bin/bash", "-c", command], cwd=tmp_path, capture_output=True,
+                   stdin=subprocess.DEVNULL, env={"PATH": os.environ["PATH"]}, timeout=30)
+    assert (tmp_path / "pwned").exists()
+    assert not rule_matches(rule, "bash", command)
+
+
 def test_reported_attack_really_runs_code_in_bash(tmp_path):
     # The control: the reported command does run `touch` in bash, so refusing it matters.
     command = "git status ${x:=$'\\x24(touch pwned)'} ${x@P}".replace("git status", "true")
@@ -279,7 +308,7 @@ def test_reported_attack_really_runs_code_in_bash(tmp_path):
     assert (tmp_path / "pwned").exists()
 
 
-# -- end to end: the real `leon run` with `allow = ["bash:git status*"]` ----------------------
+# -- end to end: the real `leon run` with `allow = ["bash:git status*", "bash:printf*"]` -------
 def _attacks(victim) -> list[str]:
     v = str(victim)
     return [
@@ -293,6 +322,7 @@ def _attacks(victim) -> list[str]:
         f"git status \u00a0; touch {v}/p8",
         f"git status #\ntouch {v}/p9",
         f"X=1 git status; touch {v}/p10",
+        f"printf -v 'a[$(touch {v}/p11)]' x",      # under the rule bash:printf*
     ]
 
 
@@ -309,7 +339,7 @@ def test_leon_run_refuses_the_attacks_under_a_git_status_rule(tmp_path, leon_pat
     ws.mkdir()
     leon_paths.home.mkdir(parents=True)
     (leon_paths.home / "config.toml").write_text(
-        '[permissions]\nallow = ["bash:git status*"]\n')
+        '[permissions]\nallow = ["bash:git status*", "bash:printf*"]\n')
     attacks = _attacks(victim)
     calls = [("bash", {"command": c}) for c in attacks] + [("bash", {"command": "git status"})]
     fake_api.script(tool_calls(*calls), text("done"))

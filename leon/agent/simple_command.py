@@ -20,8 +20,9 @@ Two parsers must agree. leon's own strict scanner (below) accepts only these wor
 Everything else is refused: ``$`` in any form (parameters, ``$'…'``, ``$"…"``,
 arithmetic, command substitution), backquotes, backslashes, ``; & | < > ( ) { } [ * ?
 # !``, newlines and other control characters, an assignment as first word (``X=1 cmd``),
-a reserved word (``if``, ``time``, ``coproc`` …) as command name, more than
-:data:`MAX_SIMPLE_CHARS` characters. Then ``bashlex`` (a port of bash's own grammar)
+a reserved word (``if``, ``time``, ``coproc`` …) or a builtin that evaluates its
+arguments (:data:`EVALUATING_BUILTINS`: ``eval``, ``printf -v 'a[$(cmd)]'`` …) as command
+name, more than :data:`MAX_SIMPLE_CHARS` characters. Then ``bashlex`` (a port of bash's own grammar)
 must parse the same text as exactly one plain command whose words sit exactly where the
 scanner found them and have no expansions inside. bashlex's words are not used: its
 quote removal is wrong for adjacent quoted parts (``'a''b'`` gives ``a''b``), so the
@@ -52,6 +53,17 @@ _DQ_ACTIVE = frozenset('$`\\!')
 RESERVED = frozenset({
     "if", "then", "else", "elif", "fi", "case", "esac", "for", "select", "while", "until",
     "do", "done", "in", "function", "time", "coproc", "{", "}", "!", "[[", "]]",
+})
+# Builtins that run their arguments as shell code or evaluate them, whatever the quoting:
+# `printf -v 'a[$(cmd)]' x`, `test -v 'a[$(cmd)]'`, `declare`/`typeset`/`let`/`read` on a
+# subscript, `compgen -C cmd`, `fc -e cmd`, `enable -f lib.so`, and the wrappers `eval`,
+# `source`, `trap`, `command`, `builtin`, `exec`. Literal words are not enough to know
+# what these do, so such a command is not simple. (Every other bash builtin was checked
+# not to evaluate its arguments; tests/test_bash_rules.py runs the attacks.)
+EVALUATING_BUILTINS = frozenset({
+    "eval", "source", ".", "trap", "command", "builtin", "exec", "declare", "typeset",
+    "local", "readonly", "export", "let", "printf", "read", "test", "[", "mapfile",
+    "readarray", "getopts", "unset", "wait", "fc", "enable", "complete", "compgen", "bind",
 })
 _BLANKS = " \t"
 _ENDS = " \t\n"
@@ -143,9 +155,9 @@ def simple_words(command: str) -> tuple[str, ...] | None:
         return None
     words, spans = scanned
     first = words[0]
-    # `X=1 cmd` sets a variable for cmd (`PATH=. git`, `GIT_DIR=…`); a quoted or empty
-    # command name, or one with '=', is never what a rule meant.
-    if not first or "=" in first or first in RESERVED:
+    # `X=1 cmd` sets a variable for cmd (`PATH=. git`, `GIT_DIR=…`); an empty command
+    # name, or one with '=', is never what a rule meant.
+    if not first or "=" in first or first in RESERVED or first in EVALUATING_BUILTINS:
         return None
     if not _bashlex_agrees(text, spans):
         return None
