@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from toolrig import result_text, results_of, tool_calls
 
-from leon.agent.policy import always_rule, is_compound, rule_matches
+from leon.agent.permissions import PermissionRequest
+from leon.agent.policy import NonInteractiveAsker, always_rule, is_compound, rule_matches
 from leon.agent.simple_command import (
     MAX_SIMPLE_CHARS,
     canonical,
@@ -368,3 +369,15 @@ def test_leon_run_refuses_the_attacks_under_a_git_status_rule(tmp_path, leon_pat
         subprocess.run(["/bin/bash", "-c", command], cwd=scratch, capture_output=True,
                        env={"PATH": os.environ["PATH"]}, timeout=30)
         assert (victim / f"p{i}").exists(), command
+
+
+def test_denial_suggests_a_rule_only_when_it_is_short():
+    def message(command: str) -> str:
+        request = PermissionRequest("t1", "bash", {"command": command}, "Run it", command)
+        return NonInteractiveAsker().denial_message(request)
+
+    assert '"bash:git status*"' in message("git status -s")
+    assert '"bash:ls | wc -l"' in message("ls | wc -l")
+    huge = "ls; " + "x" * 100_000
+    assert "x" * 200 not in message(huge) and "[permissions] allow" in message(huge)
+    assert "rm x" not in message("ls\nrm x")
