@@ -18,6 +18,7 @@ from leon.agent.permissions import PermissionRequest
 from leon.agent.policy import NonInteractiveAsker, always_rule, is_compound, rule_matches
 from leon.agent.simple_command import (
     MAX_SIMPLE_CHARS,
+    MAX_SIMPLE_WORDS,
     canonical,
     escape_glob,
     literal_of,
@@ -246,9 +247,11 @@ def test_huge_and_deep_commands_answer_without_error():
     for command in ("x" * 1_000_000, "$(" * 200_000, "(" * 200_000 + ")" * 200_000,
                     "a " * (MAX_SIMPLE_CHARS // 2 - 1), "'" * 100_001, "\n" * 100_000):
         rule_matches(GIT, "bash", command)
-    # A simple command just under the size limit is still parsed (by both parsers).
-    long_simple = "ls " + "a " * (MAX_SIMPLE_CHARS // 2 - 3)
-    assert len(long_simple) <= MAX_SIMPLE_CHARS and rule_matches(LS, "bash", long_simple)
+    # A simple command at the limits is still parsed (by both parsers); one past is not.
+    assert rule_matches(LS, "bash", "ls " + "a " * (MAX_SIMPLE_WORDS - 1))
+    assert not rule_matches(LS, "bash", "ls " + "a " * MAX_SIMPLE_WORDS)
+    long_word = "ls " + "a" * (MAX_SIMPLE_CHARS - 3)
+    assert rule_matches(LS, "bash", long_word) and not rule_matches(LS, "bash", long_word + "a")
 
 
 # -- the scanner's words are bash's words ------------------------------------------------------

@@ -22,12 +22,13 @@ arithmetic, command substitution), backquotes, backslashes, ``; & | < > ( ) { } 
 # !``, newlines and other control characters, an assignment as first word (``X=1 cmd``),
 a reserved word (``if``, ``time``, ``coproc`` …) or a builtin that evaluates its
 arguments (:data:`EVALUATING_BUILTINS`: ``eval``, ``printf -v 'a[$(cmd)]'`` …) as command
-name, more than :data:`MAX_SIMPLE_CHARS` characters. Then ``bashlex`` (a port of bash's own grammar)
-must parse the same text as exactly one plain command whose words sit exactly where the
-scanner found them and have no expansions inside. bashlex's words are not used: its
-quote removal is wrong for adjacent quoted parts (``'a''b'`` gives ``a''b``), so the
-words come from the scanner, whose forms have one meaning. tests/test_simple_command.py
-checks the scanner's words against what a real bash passes to a program.
+name, more than :data:`MAX_SIMPLE_CHARS` characters or :data:`MAX_SIMPLE_WORDS` words.
+Then ``bashlex`` (a port of bash's own grammar) must parse the same text as exactly one
+plain command whose words sit exactly where the scanner found them and have no
+expansions inside. bashlex's words are not used: its quote removal is wrong for adjacent
+quoted parts (``'a''b'`` gives ``a''b``), so the words come from the scanner, whose forms
+have one meaning. tests/test_bash_rules.py checks the scanner's words against what a
+real bash passes to a program.
 
 :func:`canonical` writes words back as one command string in a single form (one space
 between words, quotes only where needed); permission globs are matched against that.
@@ -41,8 +42,10 @@ import unicodedata
 import bashlex  # type: ignore[import-untyped]
 
 # Longer commands are not simple: a person cannot review them at a glance anyway, and
-# the bound keeps bashlex's work small whatever the model sends.
+# the bounds keep bashlex's work small whatever the model sends (it takes about 0.1 ms
+# a word, so 512 words stay well under a tenth of a second on a busy machine).
 MAX_SIMPLE_CHARS = 16_384
+MAX_SIMPLE_WORDS = 512
 
 _BARE_ASCII = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
                         "-_./:=,+@%^]")
@@ -154,6 +157,8 @@ def simple_words(command: str) -> tuple[str, ...] | None:
     if scanned is None:
         return None
     words, spans = scanned
+    if len(words) > MAX_SIMPLE_WORDS:
+        return None
     first = words[0]
     # `X=1 cmd` sets a variable for cmd (`PATH=. git`, `GIT_DIR=…`); an empty command
     # name, or one with '=', is never what a rule meant.
