@@ -46,7 +46,7 @@ def test_always_rules_remember_a_prefix_or_the_exact_command():
     assert always_rule("bash", "git -C x log") == "bash:git*"
     assert always_rule("bash", "ls; rm x") == "bash:ls; rm x"
     assert always_rule("edit_file", "src/a.py") == "edit_file"
-    assert is_compound("a | b") and not is_compound("echo $HOME")
+    assert is_compound("a | b") and is_compound("echo $HOME") and not is_compound("echo hi")
 
 
 async def test_leon_run_without_yes_denies_with_a_clear_result_and_goes_on(
@@ -140,6 +140,28 @@ async def test_always_is_remembered_per_thread_and_survives_a_restart(stores, le
     assert len(fresh.requests) == 1
     await again.close()
     await other.close()
+
+
+async def test_thread_grants_use_the_same_parsed_matcher(stores, leon_paths, ws):
+    victim = ws.parent / "victim"
+    victim.mkdir()
+    asker = RecordingAsker(Decision.ALLOW_ALWAYS, Decision.DENY, Decision.ALLOW_ALWAYS,
+                           default=Decision.DENY)
+    agent = await make_agent(stores, leon_paths, ws, asker=asker)
+    assert not (await call(agent, "bash", command="git status")).is_error  # grants git status*
+    attack = f"git status ${{x:=$'\\x24(touch {victim}/pwned)'}} ${{x@P}}"
+    r = await call(agent, "bash", command=attack)
+    assert r.is_error and r.meta["permission"] == "denied" and len(asker.requests) == 2
+    assert not (await call(agent, "bash", command="git  'status' -s")).is_error  # same words
+    # "always" on a compound command grants that exact text only
+    compound = f"echo * && touch {victim}/ok"
+    assert not (await call(agent, "bash", command=compound)).is_error
+    assert (victim / "ok").exists()
+    assert not (await call(agent, "bash", command=compound + "\n")).is_error  # not asked
+    r = await call(agent, "bash", command=f"echo x && touch {victim}/pwned")
+    assert r.is_error and len(asker.requests) == 4
+    assert sorted(p.name for p in victim.iterdir()) == ["ok"]
+    await agent.close()
 
 
 async def test_no_asker_denies(stores, leon_paths, ws):

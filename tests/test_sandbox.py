@@ -49,7 +49,7 @@ async def test_bash_runs_in_the_sandbox_without_secrets(agent, ws, leon_paths, m
     assert lines[0] == str(sandbox_dir)
     assert f"ws={ws}" in lines
     assert "sk-ant-" not in r.content and "ghp_" not in r.content and "s3cr3t" not in r.content
-    assert "HARMLESS_SETTING=kept" in r.content
+    assert "HARMLESS_SETTING" not in r.content  # not on the allowlist (tests/test_bash_env.py)
     assert lines[-1].startswith("[exit code 0 · ")
     assert r.meta["exit_code"] == 0 and r.meta["cwd"] == str(sandbox_dir)
     box = await stores.sandbox.sandbox_for_thread(agent.thread.id)
@@ -58,14 +58,15 @@ async def test_bash_runs_in_the_sandbox_without_secrets(agent, ws, leon_paths, m
     assert cmd.bytes_out == r.meta["bytes_out"] > 0 and cmd.duration_ms > 0
 
 
-def test_command_env_drops_credentials():
+def test_command_env_passes_only_the_allowlist():
     env = command_env({"LEON_WORKSPACE": "/w"}, base={
         "ANTHROPIC_API_KEY": "x", "ANTHROPIC_BASE_URL": "x", "OPENAI_API_KEY": "x",
         "GH_TOKEN": "x", "NPM_TOKEN": "x", "DB_PASSWORD": "x", "MY_SECRET": "x",
-        "PATH": "/bin", "HOME": "/h", "SSH_AUTH_SOCK": "/s", "TOKENIZERS_PARALLELISM": "1"})
+        "PATH": "/bin", "HOME": "/h", "SSH_AUTH_SOCK": "/s", "TOKENIZERS_PARALLELISM": "1",
+        "LC_ALL": "C"}, passed=["TOKENIZERS_PARALLELISM", "ANTHROPIC_API_KEY"])
     assert sorted(k for k in env if k not in ("PAGER", "GIT_PAGER", "NO_COLOR", "TERM",
                                                "GIT_TERMINAL_PROMPT")) == [
-        "HOME", "LEON_WORKSPACE", "PATH", "SSH_AUTH_SOCK", "TOKENIZERS_PARALLELISM"]
+        "HOME", "LC_ALL", "LEON_WORKSPACE", "PATH", "TOKENIZERS_PARALLELISM"]
 
 
 async def test_bash_exit_code_binary_output_and_cap(stores, leon_paths, ws):

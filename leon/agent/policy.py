@@ -8,12 +8,15 @@ Before a tool that changes something runs (``write_file``, ``edit_file``, ``bash
 3. otherwise the asker is asked: the TUI shows a prompt, ``leon run`` answers with
    :class:`NonInteractiveAsker` (allow with ``--yes``, deny otherwise).
 
-Rules are ``tool`` (every call) or ``tool:GLOB``. For ``bash`` the glob is matched
-against the command, and only when the command is *simple*: a command with ``;``, ``&``,
-``|``, ``<``, ``>``, a backquote, ``$(`` or a newline can do more than its first words
-say, so ``bash:git status*`` never allows ``git status; rm -rf ~`` (only ``bash`` itself,
-or a rule equal to the exact command, allows a compound command). For file tools the
-glob is matched against the workspace-relative path.
+Rules are ``tool`` (every call) or ``tool:GLOB``. For file tools the glob is matched
+against the workspace-relative path. For ``bash`` it is matched against the *parsed*
+command, never its text (see :mod:`leon.agent.simple_command`): only a command that is
+provably one simple command of literal words can match a glob, and the glob is matched
+against its canonical form (words joined by single spaces, quoted only where needed), so
+``bash:git status*`` allows ``git status -s`` and ``git  'status'`` but never
+``git status; rm -rf ~``, ``git status $(id)`` or ``git status ${x@P}``. Any other
+command matches only a rule without wildcards that equals its exact text (an "always"
+answer to such a command records one, with ``*?[`` escaped as ``[*]`` etc.), or ``bash``.
 
 A denial is a ``tool_result`` with ``is_error`` that tells the model what happened and
 what to do; the conversation goes on.
@@ -22,15 +25,12 @@ what to do; the conversation goes on.
 from __future__ import annotations
 
 import fnmatch
-import re
-import shlex
 from dataclasses import dataclass
 from typing import Any
 
 from leon.agent.permissions import Asker, Decision, PermissionRequest
+from leon.agent.simple_command import canonical, escape_glob, literal_of, simple_words
 
-# Characters that let a shell command do more than its prefix suggests.
-_COMPOUND = re.compile(r"[;&|<>`\n\r]|\$\(")
 # Commands whose first argument is a subcommand worth remembering with it
 # ("always allow `git status`" should not allow `git push`).
 _SUBCOMMAND_TOOLS = frozenset({
@@ -43,7 +43,20 @@ RULE_KEYS = {"bash": "command", "write_file": "path", "edit_file": "path"}
 
 
 def is_compound(command: str) -> bool:
-    return bool(_COMPOUND.search(command))
+    """Whether ``command`` is anything but one simple command of literal words (then
+    only an exact rule, or ``bash`` itself, allows it)."""
+    return simple_words(command) is None
+
+
+def bash_rule_matches(pattern: str, command: str) -> bool:
+    """Whether the ``bash:`` rule ``pattern`` allows ``command``: a glob over the canonical
+    form of a simple literal command, or, for any other command, a wildcard-free pattern
+    equal to its exact text (blanks and newlines at either end aside)."""
+    words = simple_words(command)
+    if words is None:
+        exact = literal_of(pattern)
+        return exact is not None and exact == command.strip(" \t\n")
+    return fnmatch.fnmatchcase(canonical(words), pattern)
 
 
 def rule_matches(rule: str, tool: str, subject: str | None) -> bool:
@@ -58,34 +71,24 @@ def rule_matches(rule: str, tool: str, subject: str | None) -> bool:
     if subject is None:
         return False
     if tool == "bash":
-        subject = subject.strip()
-        if is_compound(subject):
-            return pattern == subject
+        return bash_rule_matches(pattern.strip(" \t"), subject)
     return fnmatch.fnmatchcase(subject, pattern)
 
 
 def always_rule(tool: str, subject: str | None) -> str:
-    """The rule an "always allow" answer records: the whole tool for file tools; for
-    bash the command's prefix (``git status*``, ``pytest*``), or the exact command when
-    it is compound."""
-    if tool != "bash" or not subject:
+    """The rule an "always allow" answer records: the whole tool for file tools; for a
+    simple literal command its prefix (``git status*``, ``pytest*``); for any other
+    command its exact text, glob characters escaped, so it allows that text only."""
+    if tool != "bash":
         return tool
-    command = subject.strip()
-    if is_compound(command):
-        return f"bash:{command}"
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return f"bash:{command}"
-    if not words:
-        return f"bash:{command}"
+    command = subject or ""
+    words = simple_words(command)
+    if words is None:
+        return "bash:" + escape_glob(command.strip(" \t\n"))
     prefix = words[:1]
     if words[0] in _SUBCOMMAND_TOOLS and len(words) > 1 and not words[1].startswith("-"):
         prefix = words[:2]
-    text = " ".join(prefix)
-    if any(c in text for c in "*?["):
-        return f"bash:{command}"
-    return f"bash:{text}*"
+    return "bash:" + escape_glob(canonical(prefix)) + "*"
 
 
 class NonInteractiveAsker:
@@ -100,10 +103,13 @@ class NonInteractiveAsker:
 
     def denial_message(self, request: PermissionRequest) -> str:
         example = always_rule(request.tool, _subject(request.tool, request.input))
+        # An exact-command rule for a long or multi-line command is no useful example.
+        rule = (f"add \"{example}\" to [permissions] allow in config.toml"
+                if len(example) <= 120 and "\n" not in example
+                else "add a rule to [permissions] allow in config.toml")
         return (f"permission denied: {request.title} was not run. leon is running "
                 "non-interactively (`leon run`) and nothing allows this call. Tell the user it "
-                f"needs permission: re-run with --yes, or add \"{example}\" to "
-                "[permissions] allow in config.toml.")
+                f"needs permission: re-run with --yes, or {rule}.")
 
 
 def _subject(tool: str, args: dict[str, Any]) -> str | None:

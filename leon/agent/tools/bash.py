@@ -1,11 +1,12 @@
 """The ``bash`` tool: one shell command in the thread's sandbox directory.
 
 Each call is a fresh ``bash -c`` in its own process group (nothing carries over between
-calls but files), with stdin closed, stdout and stderr merged, an environment without
-API keys, tokens or other secrets, and a timeout after which the whole process group is
-killed. Output is capped (head and tail kept), made safe to send (undecodable bytes
-replaced, a note says so) and the exit code is always in the result. Processes the
-command leaves behind in its process group are killed when it ends.
+calls but files), with stdin closed, stdout and stderr merged, an environment built from
+an allowlist (:func:`command_env`: API keys, tokens and passwords stay out), and a
+timeout after which the whole process group is killed. Output is capped (head and tail
+kept), made safe to send (undecodable bytes replaced, a note says so) and the exit code
+is always in the result. Processes the command leaves behind in its process group are
+killed when it ends.
 
 What this does *not* do: confine the command. It runs as the user, and can read and
 change any file the user can (``cd /`` works). The sandbox directory is a starting
@@ -20,6 +21,7 @@ import os
 import re
 import signal
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,21 +36,45 @@ DRAIN_GRACE = 0.5     # seconds to collect output after the shell exits
 READ_CHUNK = 65536
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 
-# Environment variables never passed to commands: the API key first, then anything that
-# looks like a credential.
-_SECRET_NAME = re.compile(
-    r"^ANTHROPIC_|API_?KEY|ACCESS_KEY|PRIVATE_KEY|_AUTH$"
-    r"|(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)(_|$)", re.I)
+# What a command gets from leon's environment: only what programs need to find
+# themselves, their user, locale, time zone and temporary directory. A denylist of
+# secret-looking names cannot be complete (PGPASSWORD, MYSQL_PWD, DATABASE_URL, GH_PAT,
+# SENTRY_DSN …), so nothing else passes unless the user names it in tools.bash_env_pass.
+#   LOGNAME  the POSIX twin of USER (some programs read one, some the other)
+#   LANGUAGE GNU gettext's message-language list, part of the locale like LANG and LC_*
+#   TZ       so dates a command prints are in the user's time zone
+PASSED_ENV = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TMPDIR",
+                        "SHELL", "TZ"})
+_LOCALE = re.compile(r"LC_[A-Z_]+")
+# Never passed, even when listed: the API key and everything else leon's provider reads.
+NEVER_PASSED_PREFIX = "ANTHROPIC_"
+# Set for every command: no pager or colour, no terminal prompts (there is no terminal).
+FORCED_ENV = {"PAGER": "cat", "GIT_PAGER": "cat", "NO_COLOR": "1", "TERM": "dumb",
+              "GIT_TERMINAL_PROMPT": "0"}
 
 
-def command_env(extra: dict[str, str] | None = None,
-                base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment a command gets: ``base`` (default: leon's own) without secrets,
-    with pagers and colours turned off, plus ``extra``."""
-    env = {k: v for k, v in (os.environ if base is None else base).items()
-           if not _SECRET_NAME.search(k)}
-    env.update({"PAGER": "cat", "GIT_PAGER": "cat", "NO_COLOR": "1", "TERM": "dumb",
-                "GIT_TERMINAL_PROMPT": "0"})
+def _absolute_path_entries(value: str) -> str:
+    """PATH without empty or relative entries: those name the command's working
+    directory (the sandbox or the workspace, where the model can write files), so
+    ``git`` under the rule ``bash:git status*`` could be a ``./git`` the model made."""
+    kept = [p for p in value.split(os.pathsep) if p.startswith("/")]
+    return os.pathsep.join(kept) if kept else os.defpath
+
+
+def command_env(extra: dict[str, str] | None = None, base: dict[str, str] | None = None,
+                passed: Iterable[str] = ()) -> dict[str, str]:
+    """The environment a command gets: from ``base`` (default: leon's own) only the
+    allowlisted names (:data:`PASSED_ENV`, ``LC_*``) and the names in ``passed`` (the
+    user's ``tools.bash_env_pass``), never ``ANTHROPIC_*``; then pagers and colours
+    turned off, then ``extra``."""
+    source = os.environ if base is None else base
+    wanted = set(passed)
+    env = {k: v for k, v in source.items()
+           if (k in PASSED_ENV or _LOCALE.fullmatch(k) or k in wanted)
+           and not k.upper().startswith(NEVER_PASSED_PREFIX)}
+    if "PATH" in env:
+        env["PATH"] = _absolute_path_entries(env["PATH"])
+    env.update(FORCED_ENV)
     env.update(extra or {})
     return env
 
@@ -189,7 +215,9 @@ class BashTool:
         short = first if len(first) <= 80 else first[:79] + "…"
         title = f"Run `{short}`" + (" (several lines)" if "\n" in command.strip() else "")
         detail = f"{command}\n\n(in {session.command_cwd()})"
-        return title, detail, command.strip()
+        # Rules are matched against the command exactly as bash will get it (str.strip
+        # would also drop characters bash treats as part of a word, such as \x0b).
+        return title, detail, command
 
     @staticmethod
     def _command(args: dict[str, Any]) -> str:
@@ -221,7 +249,8 @@ class BashTool:
         sandbox = await session.acquire_sandbox()
         cwd = session.command_cwd()
         env = command_env({"LEON_WORKSPACE": str(ctx.workspace), "LEON_SANDBOX": sandbox.path,
-                           "LEON_THREAD": ctx.thread_id, "PWD": str(cwd)})
+                           "LEON_THREAD": ctx.thread_id, "PWD": str(cwd)},
+                          passed=settings["tools.bash_env_pass"])
         try:
             outcome = await run_shell(command, cwd=cwd, env=env, timeout=timeout,
                                       cap=settings["tools.bash_output_cap"])

@@ -1,6 +1,6 @@
-"""Asking before a tool changes something: the exact command or diff, and three answers —
-allow once, always allow in this thread, deny. Dismisses with a
-:class:`~leon.agent.permissions.Decision`; Escape denies."""
+"""Asking before a tool changes something: the exact command or diff, what "always"
+would allow, and three answers — allow once, always allow in this thread, deny.
+Dismisses with a :class:`~leon.agent.permissions.Decision`; Escape denies."""
 
 from __future__ import annotations
 
@@ -12,7 +12,24 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from leon.agent.permissions import Decision, PermissionRequest
+from leon.agent.policy import RULE_KEYS, always_rule, is_compound
 from leon.ui.bindings import bindings_for
+
+
+def always_text(request: PermissionRequest) -> Text:
+    """What answering "always" allows from now on in this thread, in words: the rule
+    :func:`~leon.agent.policy.always_rule` records for this call."""
+    key = RULE_KEYS.get(request.tool)
+    value = request.input.get(key) if key else None
+    subject = value if isinstance(value, str) else None
+    rule = always_rule(request.tool, subject)
+    if rule == request.tool:
+        return Text(f"Always: every {request.tool} call in this thread.")
+    if subject is None or is_compound(subject):
+        # Not one simple command of literal words: no prefix can be trusted to mean it.
+        return Text("Always: this exact command only (it is not one simple command).")
+    return Text.assemble("Always: commands matching ", (rule.partition(":")[2], "bold"),
+                         " in this thread.")
 
 
 def _looks_like_diff(text: str) -> bool:
@@ -32,6 +49,7 @@ class PermissionScreen(ModalScreen[Decision]):
     }
     PermissionScreen #permission-title { text-style: bold; margin-bottom: 1; }
     PermissionScreen #permission-tool { color: $text-muted; }
+    PermissionScreen #permission-always { color: $text-muted; }
     PermissionScreen #permission-detail {
         height: auto; max-height: 20; background: $panel; padding: 0 1; margin: 1 0;
     }
@@ -51,6 +69,7 @@ class PermissionScreen(ModalScreen[Decision]):
             yield Static(f"tool {req.tool} · thread {req.thread_id}", id="permission-tool")
             with VerticalScroll(id="permission-detail"):
                 yield Static(self._detail(), id="permission-detail-text")
+            yield Static(always_text(req), id="permission-always")
             with Horizontal(id="permission-buttons"):
                 yield Button("Allow once [a]", id="allow_once", variant="primary")
                 yield Button("Always in this thread [A]", id="allow_always")
