@@ -16,7 +16,8 @@ _THREAD_COLS = ("id", "title", "kind", "status", "parent_id", "name", "day", "ag
                 "system_hash", "tools_hash", "head_checkpoint_id", "message_count",
                 "created_at", "updated_at", "completed_at")
 _TABLES = {
-    "messages": ("id", "parent_id", "role", "content", "status", "tokens", "pinned", "created_at"),
+    "messages": ("id", "parent_id", "role", "content", "status", "tokens", "pinned", "created_at",
+                 "stop_reason"),
     "checkpoints": ("id", "parent_id", "message_id", "summary_id", "kind", "label", "created_at"),
     "summaries": ("id", "upto_message_id", "previous_id", "text", "model", "messages_replaced",
                   "tokens_before", "tokens_after", "created_at"),
@@ -102,8 +103,9 @@ async def import_json(store: LeonStore, data: dict[str, Any]) -> str:
                         values[col] = ids[target].get(values[col], values[col])
                 old_id = values.pop("id")
                 ins_cols = [c for c in cols if c != "id"]
+                # .get: exports made before a column existed (stop_reason) lack it.
                 params = [json.dumps(values[c], ensure_ascii=False, separators=(",", ":"))
-                          if c in _JSON_COLS else values[c] for c in ins_cols]
+                          if c in _JSON_COLS else values.get(c) for c in ins_cols]
                 if not remap[table]:
                     ins_cols = ["id", *ins_cols]
                     params = [old_id, *params]
@@ -159,6 +161,8 @@ def export_markdown(title: str, messages: list[Message], summary_text: str | Non
         if m.role == "user" and all(b.get("type") == "tool_result" for b in m.content):
             who = "Tools"
         mark = " *(interrupted)*" if m.status == "interrupted" else ""
+        if not mark and m.stop_mark:  # cut off at the output limit, declined, ...
+            mark = f" *({m.stop_mark})*"
         body = "\n\n".join(_block_markdown(b) for b in m.content)
         parts.append(f"## {who}{mark}\n\n{body}\n")
     return "\n".join(parts)

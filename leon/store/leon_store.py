@@ -54,6 +54,7 @@ def _message(row: aiosqlite.Row) -> Message:
         tokens=row["tokens"],
         pinned=bool(row["pinned"]),
         created_at=row["created_at"],
+        stop_reason=row["stop_reason"],
     )
 
 
@@ -65,7 +66,8 @@ def _summary(row: aiosqlite.Row) -> Summary:
     return Summary(**{k: row[k] for k in row.keys()})
 
 
-_MSG_COLS = "id, thread_id, parent_id, role, content, status, tokens, pinned, created_at"
+_MSG_COLS = ("id, thread_id, parent_id, role, content, status, tokens, pinned, created_at,"
+             " stop_reason")
 
 
 class LeonStore(BaseStore):
@@ -299,8 +301,11 @@ class LeonStore(BaseStore):
         status: str = "complete",
         kind: str | None = None,
         tokens: int | None = None,
+        stop_reason: str | None = None,
     ) -> tuple[Message, Checkpoint]:
-        """Seal a draft with its final content and put it on the branch with a checkpoint."""
+        """Seal a draft with its final content and put it on the branch with a checkpoint.
+        ``stop_reason``: why the API ended the reply, when the user must know (cut off,
+        declined); None for an ordinary end."""
         now = time.time()
         async with self.db.transaction() as conn:
             row = await (
@@ -309,8 +314,9 @@ class LeonStore(BaseStore):
             if row is None:
                 raise NotFound(f"no message {message_id}")
             await conn.execute(
-                "UPDATE messages SET content = ?, status = ?, tokens = ? WHERE id = ?",
-                (_dumps(content), status, tokens, message_id),
+                "UPDATE messages SET content = ?, status = ?, tokens = ?, stop_reason = ?"
+                " WHERE id = ?",
+                (_dumps(content), status, tokens, stop_reason, message_id),
             )
             thread_id = row["thread_id"]
             head = await self._head_row(conn, thread_id)
@@ -319,7 +325,7 @@ class LeonStore(BaseStore):
                 kind or _default_kind(row["role"], content, status), now,
             )
         msg = Message(message_id, thread_id, row["parent_id"], row["role"], content, status,
-                      tokens, False, row["created_at"])
+                      tokens, False, row["created_at"], stop_reason)
         return msg, ckpt
 
     async def drafts(self, thread_id: str) -> list[Message]:

@@ -241,6 +241,15 @@ LEON_MIGRATIONS: list[str] = [
     """
     CREATE INDEX messages_id_thread ON messages(id, thread_id);
     """,
+    # Why a reply ended, when the user must know: 'max_tokens' (cut off at the output
+    # limit), 'model_context_window_exceeded', 'refusal' (declined), 'pause_turn'. NULL
+    # for an ordinary end. A nullable column, not new values of messages.status: SQLite
+    # cannot change a CHECK without rebuilding the table (every message copied, indexes
+    # and references re-made), and such a reply is still 'complete' -- the API finished
+    # it -- so every reader of status stays right as it is.
+    """
+    ALTER TABLE messages ADD COLUMN stop_reason TEXT;
+    """,
 ]
 
 SANDBOX_MIGRATIONS: list[str] = [
