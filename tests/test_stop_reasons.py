@@ -238,3 +238,21 @@ def test_leon_run_exits_1_on_a_reply_that_is_no_answer(env, stop, mark):
     assert out.stderr.strip().splitlines()[-1].startswith("leon: ")
     shown = run(env, "threads", "show", "t").stdout
     assert f"## Claude *({mark})*" in shown
+
+
+async def test_the_mark_survives_export_and_import_and_old_exports_still_import(stores):
+    from leon.store.export import export_json, import_json
+
+    store = stores.leon
+    thread = await store.create_thread("scoped")
+    await store.append_message(thread.id, "user", [{"type": "text", "text": "q"}])
+    draft = await store.start_draft(thread.id)
+    await store.finish_draft(draft, [{"type": "text", "text": "no"}], stop_reason="refusal")
+    data = await export_json(store, thread.id)
+    assert [m["stop_reason"] for m in data["messages"]] == [None, "refusal"]
+    copy_id = await import_json(store, data)
+    assert [m.stop_mark for m in await store.branch(copy_id)] == [None, "declined"]
+    for m in data["messages"]:  # an export made before the column existed
+        del m["stop_reason"]
+    old_id = await import_json(store, data)
+    assert [m.stop_reason for m in await store.branch(old_id)] == [None, None]
