@@ -251,3 +251,19 @@ def test_leon_run_keeps_a_reply_that_stalls_midway(env):
         "(the partial reply is kept)")
     shown = run(env, "threads", "show", "t").stdout
     assert "## Claude *(interrupted)*" in shown and "alpha beta gamma" in shown
+
+
+async def test_an_attempt_cut_short_by_the_deadline_says_so():
+    # The second attempt may wait only what is left of the deadline (about 2 s of its
+    # 3 s): when that runs out, the error names the deadline, not the count of retries.
+    with FakeAnthropic() as api:
+        api.script(*[stall() for _ in range(4)])
+        limits = Limits(connect=0.5, first_event=3.0, idle=3.0, total=5.0)
+        provider = AnthropicProvider("sk-test-key", api.base_url, base_delay=0.01,
+                                     max_retries=1, limits=limits)
+        events, err, took = await call(provider)
+    print(f"deadline cut the last attempt: gave up after {took:.2f} s")
+    assert len([e for e in events if isinstance(e, Retrying)]) == 1
+    assert isinstance(err, ProviderError) and err.message.startswith("no answer from the API")
+    assert "; gave up after 2 attempts in " in err.message
+    assert err.message.endswith("(the total deadline is 5 s: api.total_deadline)")

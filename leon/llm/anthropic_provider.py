@@ -597,8 +597,9 @@ class AnthropicProvider:
                         partial.content(),
                         status=failure.status,
                     )
-                out_of_time = False
-                if failure.retryable and retries < self.max_retries:
+                # Did this attempt run into the deadline (its wait was cut short by it)?
+                out_of_time = failure.retryable and deadline - loop.time() <= 0.05
+                if failure.retryable and retries < self.max_retries and not out_of_time:
                     delay = self._backoff(retries, failure)
                     left = deadline - loop.time()
                     # Worth another attempt only if it gets a fair share of its limit.
