@@ -16,6 +16,7 @@ from typing import Any
 
 from leon import memory_commands, tool_commands
 from leon.agent import events as ev
+from leon.agent.stops import MARKED as ENDED_SHORT
 from leon.agent.turn import TurnError
 from leon.cli import EXIT_FAILED, EXIT_USAGE
 from leon.config import ConfigError, Settings, describe_keys, load_settings
@@ -130,11 +131,11 @@ async def run_command(args: argparse.Namespace, stores: Stores, paths: Paths,
         if as_json:
             _print_json({"kind": "error", "error": str(exc), "status": exc.status,
                          "unsent": unsent.id if unsent else None})
-        err(str(exc))
-        if unsent is not None:
+        if unsent is not None:  # said first: the last line stays the reason
             err(f"your message was not sent; it is kept in thread {thread.id}, marked unsent, "
                 "and no later request includes it. Run the same prompt on that thread "
                 f"(--thread {thread.id}) to send it again.")
+        err(str(exc))
         return EXIT_FAILED
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -147,7 +148,9 @@ async def run_command(args: argparse.Namespace, stores: Stores, paths: Paths,
         _print_json({"kind": "done", "thread": thread.id, "stop_reason": result.stop_reason})
     elif not result.text.endswith("\n"):
         print()
-    return 0
+    # A reply cut off, declined or paused is no answer: a script must not take it for
+    # one (the notice saying why is already on stderr).
+    return EXIT_FAILED if result.stop_reason in ENDED_SHORT else 0
 
 
 def _print_json(obj: dict[str, Any]) -> None:
@@ -186,14 +189,28 @@ def _describe(event: ev.AgentEvent) -> None:
         state = "error" if event.is_error else "ok"
         if event.meta.get("permission") == "denied":
             state = "denied: allow it with --yes or [permissions] allow in config.toml"
+        if event.meta.get("not_run"):
+            print("  not run: the reply ended short (see below)", file=sys.stderr)
+            return
         print(f"  {state}, {_size(event.bytes)}", file=sys.stderr)
     elif isinstance(event, ev.Retried):
-        print(f"\nleon: {event.reason}; retrying in {event.delay:.1f}s (attempt {event.attempt})",
-              file=sys.stderr)
+        print(f"\nleon: {retry_line(event)}", file=sys.stderr)
+    elif isinstance(event, ev.ReplyStopped):
+        print(f"\nleon: {event.message}", file=sys.stderr)
     elif isinstance(event, ev.MemoryEvent) and event.event == "guard":
         print(f"\nleon: cache guard: {event.data.get('reason')}", file=sys.stderr)
     elif isinstance(event, ev.MemoryEvent):
         print(f"\nleon: {memory_commands.describe_memory_event(event)}", file=sys.stderr)
+
+
+def retry_line(event: ev.Retried) -> str:
+    """"no answer from the API for 60 s; retrying in 4 s (attempt 2, 3 m 40 s left)":
+    the attempt about to be made, and the time left in the call's total deadline."""
+    from leon.llm.base import duration_text
+
+    left = f", {duration_text(event.left)} left" if event.left is not None else ""
+    return (f"{event.reason}; retrying in {duration_text(event.delay)} "
+            f"(attempt {event.attempt + 1}{left})")
 
 
 def _size(n: int) -> str:
@@ -372,11 +389,16 @@ async def doctor_command(args: argparse.Namespace, stores: Stores, paths: Paths,
     print(f"ok     config: {paths.config if paths.config.exists() else 'none (defaults)'}; "
           f"model {settings['model']}")
     problems += tool_commands.doctor_agents(paths)
-    if os.environ.get("ANTHROPIC_API_KEY", "").strip():
-        base = os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
-        print(f"ok     ANTHROPIC_API_KEY is set; API at {base}")
+    from leon.llm.base import safe_url
+    from leon.runtime import credentials
+
+    creds = credentials()
+    if creds.any:  # which variables and headers, never their values
+        base = safe_url(creds.base_url or "https://api.anthropic.com")
+        print(f"ok     credentials: {creds.describe()}; API at {base}")
     else:
-        print("note   ANTHROPIC_API_KEY is not set: leon uses the offline demo model")
+        print("note   neither ANTHROPIC_API_KEY nor ANTHROPIC_AUTH_TOKEN is set: leon uses "
+              "the offline demo model")
     return EXIT_FAILED if problems else 0
 
 

@@ -60,6 +60,16 @@ KEYS: dict[str, Key] = {
         Key("model", str, DEFAULT_MODEL, "Claude model used when --model is not given ('demo' for the offline model)."),
         Key("max_tokens", int, 8192, "Most tokens the model may write in one reply.", 1, 128_000),
         Key("system_prompt", str, "", "Extra instructions appended to leon's system prompt."),
+        # Time limits of a call to the API (leon.llm.base.Limits), read at each call.
+        Key("api.connect_timeout", float, 10.0, "Seconds to open a connection to the API "
+            "before the attempt fails.", 0.1, 600),
+        Key("api.first_event_timeout", float, 60.0, "Seconds from sending a request to "
+            "the first event of the reply before the attempt fails.", 0.1, 3600),
+        Key("api.idle_timeout", float, 60.0, "Seconds a reply may pause between two "
+            "events; what arrived before is kept.", 0.1, 3600),
+        Key("api.total_deadline", float, 300.0, "Seconds within which failed attempts "
+            "of one call are retried; a reply that keeps streaming is never cut by it.",
+            0.1, 86400),
         # Read by the TUI (leon/ui); registered here so config.toml may set them before the
         # UI is imported.
         Key("ui.theme", str, "leon-dark", "Colour theme of the TUI: a built-in Textual theme "

@@ -13,7 +13,7 @@ from leon.agent.permissions import Asker
 from leon.agent.tools import ToolRegistry, read_only_tools
 from leon.agent.turn import Agent
 from leon.config import Settings
-from leon.llm.base import Provider
+from leon.llm.base import Limits, Provider, auth_description
 from leon.paths import Paths
 from leon.store import Stores
 from leon.store.models import Thread
@@ -28,30 +28,65 @@ class ProviderChoice:
     notice: str | None  # said plainly to the user when leon falls back to the demo model
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """What the environment offers to authenticate with: the API key
+    (``ANTHROPIC_API_KEY``, sent as ``x-api-key``) and a gateway's bearer token
+    (``ANTHROPIC_AUTH_TOKEN``, sent as ``Authorization: Bearer``)."""
+
+    key: str
+    token: str
+    base_url: str | None
+
+    @property
+    def any(self) -> bool:
+        return bool(self.key or self.token)
+
+    def describe(self) -> str:
+        """Which variables are used and in which headers, never their values."""
+        return auth_description(key=bool(self.key), token=bool(self.token))
+
+
+def credentials(env: dict[str, str] | None = None) -> Credentials:
+    """The credentials and API root in ``env`` (default: this process's environment)."""
+    env = dict(os.environ) if env is None else env
+    return Credentials(env.get("ANTHROPIC_API_KEY", "").strip(),
+                       env.get("ANTHROPIC_AUTH_TOKEN", "").strip(),
+                       env.get("ANTHROPIC_BASE_URL", "").strip() or None)
+
+
+def api_limits(settings: Settings) -> Limits:
+    """The ``api.*`` time limits as they are now (read at each call)."""
+    return Limits(connect=settings["api.connect_timeout"],
+                  first_event=settings["api.first_event_timeout"],
+                  idle=settings["api.idle_timeout"], total=settings["api.total_deadline"])
+
+
 def choose_provider(model: str | None, settings: Settings, env: dict[str, str] | None = None,
                     *, demo_delay: float = 0.0, deferred: bool = False) -> ProviderChoice:
-    """``--model demo`` or no API key → the offline demo model; otherwise Claude via the SDK.
-    ``deferred``: Claude's provider is a :class:`~leon.llm.deferred.DeferredProvider`, so
-    the SDK is imported later, in a thread (the TUI starts it once the thread is shown)."""
-    env = dict(os.environ) if env is None else env
+    """``--model demo``, or neither an API key nor an auth token → the offline demo model;
+    otherwise Claude via the SDK. ``deferred``: Claude's provider is a
+    :class:`~leon.llm.deferred.DeferredProvider`, so the SDK is imported later, in a thread
+    (the TUI starts it once the thread is shown)."""
     wanted = model or settings["model"]
     from leon.llm.demo import DemoProvider
 
     if wanted == DEMO:
         return ProviderChoice(DemoProvider(delay=demo_delay), DEMO,
                               "demo model: offline and deterministic, not Claude")
-    key = env.get("ANTHROPIC_API_KEY", "").strip()
-    if not key:
+    creds = credentials(env)
+    if not creds.any:
         return ProviderChoice(
             DemoProvider(delay=demo_delay), DEMO,
             "no ANTHROPIC_API_KEY set: using the offline demo model (not Claude). "
-            "Set the key to chat with Claude.")
-    base_url = env.get("ANTHROPIC_BASE_URL") or None
+            "Set the key (or ANTHROPIC_AUTH_TOKEN for a gateway) to chat with Claude.")
 
     def claude() -> Provider:
         from leon.llm.anthropic_provider import AnthropicProvider
 
-        return AnthropicProvider(api_key=key, base_url=base_url)
+        return AnthropicProvider(api_key=creds.key or None, base_url=creds.base_url,
+                                 auth_token=creds.token or None,
+                                 limits=lambda: api_limits(settings))
 
     if deferred:
         from leon.llm.deferred import DeferredProvider

@@ -24,6 +24,7 @@ def leon_paths(tmp_path, monkeypatch):
     monkeypatch.setenv("LEON_HOME", str(home))
     monkeypatch.setenv("LEON_CACHE", str(cache))
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)  # leon talks to Claude with it
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
     return Paths(home=home, cache=cache)
 

@@ -15,13 +15,25 @@ Usage::
 What it implements
 ------------------
 * ``POST /v1/messages`` (``stream`` true or false) and ``POST /v1/messages/count_tokens``.
-* Auth: ``x-api-key: KEY`` or ``Authorization: Bearer KEY`` (the SDK sends the latter);
-  anything else is a 401 ``authentication_error`` "invalid x-api-key".
+* Auth (``auth=``): ``"either"`` (default) accepts ``x-api-key: KEY`` or
+  ``Authorization: Bearer KEY``; ``"x-api-key"`` accepts only the former and ``"bearer"``
+  only the latter (as proxies and gateways do; ``auth_token=`` sets the bearer token a
+  gateway expects, by default the key). Anything else is a 401 ``authentication_error``
+  worded like such a server ("missing x-api-key header", "invalid bearer token", ...).
+* ``usage_shape=``: ``"full"`` (the real API's usage), ``"no_cache"`` (a proxy that omits
+  the cache fields), ``"null_cache"`` (sends them as null), ``"minimal"`` (only
+  ``output_tokens``: no input-side usage at all).
 * Validation of the shapes the real API rejects with 400 ``invalid_request_error``,
   worded like the real messages (see :func:`validate_messages_request`).
 * Scripted responses (:meth:`FakeAnthropic.script`), consumed one per valid
   ``/v1/messages`` call; requests that fail auth or validation do not consume one.
   With an empty queue it replies ``"ok: <first 40 chars of the last user text>"``.
+* Failure shapes: errors, dropped connections, SSE errors, and stalls (:func:`stall`:
+  never answer, send the headers and then nothing, or stop mid-stream); a stalled
+  handler waits until the client hangs up (counted in ``disconnects``) or the server stops.
+* Replies cut off by the output limit (:func:`cut_tool_use`: stop reason ``max_tokens``
+  with the last tool call's ``input_json_delta`` cut mid-JSON) and refusals
+  (``text(..., stop_reason="refusal")``).
 
 Token counting (deliberately *not* tiktoken, so nobody mistakes it for real numbers)
 -----------------------------------------------------------------------------------
@@ -51,6 +63,7 @@ import hashlib
 import json
 import math
 import queue
+import select
 import socket
 import threading
 import time
@@ -61,6 +74,7 @@ from typing import Any
 
 DEFAULT_API_KEY = "sk-test-key"
 BYTES_PER_TOKEN = 3.6
+AUTH_MODES = ("either", "x-api-key", "bearer")
 CACHE_LOOKBACK_UNITS = 20
 MAX_CACHE_BREAKPOINTS = 4
 
@@ -145,7 +159,18 @@ class Disconnect:
     delay: float = 0.0
 
 
-Spec = Reply | ErrorReply | DropAfter | SSEErrorAfter | Disconnect
+@dataclass
+class Stall:
+    """Stop answering: ``after_events`` None reads the request and sends nothing (not even
+    the status line); 0 sends the headers of a stream and then nothing; ``n`` streams the
+    first ``n`` SSE events of ``spec`` and then nothing. The handler waits until the client
+    hangs up or the server stops."""
+
+    after_events: int | None = None
+    spec: Reply | None = None
+
+
+Spec = Reply | ErrorReply | DropAfter | SSEErrorAfter | Disconnect | Stall
 
 
 def text(
@@ -206,6 +231,31 @@ def error(
         retry_after_ms=None if retry_after_ms is None else str(retry_after_ms),
         headers=dict(headers or {}),
     )
+
+
+def cut_tool_use(
+    name: str,
+    input: dict[str, Any],
+    keep: int,
+    text_before: str | None = None,
+    id: str | None = None,
+) -> Reply:
+    """A reply cut off by the output limit while it wrote a tool call: stop reason
+    ``max_tokens``, and the tool call's ``input_json_delta`` events carry only the first
+    ``keep`` characters of ``json.dumps(input)`` (cut mid-JSON when ``keep`` is short)."""
+    blocks: list[dict[str, Any]] = []
+    if text_before:
+        blocks.append({"type": "text", "text": text_before})
+    partial = json.dumps(input, ensure_ascii=False)[:keep]
+    blocks.append({"type": "tool_use", "id": id, "name": name, "input": input,
+                   "_partial_json": partial})
+    return Reply(blocks, stop_reason="max_tokens")
+
+
+def stall(after_events: int | None = None, spec: Reply | None = None) -> Stall:
+    """Stop answering (see :class:`Stall`): ``stall()`` never answers, ``stall(0)`` sends
+    the headers then nothing, ``stall(n, text(...))`` stops after ``n`` events."""
+    return Stall(after_events, spec)
 
 
 def drop_after(n_events: int, spec: Reply) -> DropAfter:
@@ -476,10 +526,30 @@ def _split_json(value: str, n: int = 4) -> list[str]:
     return [""] + [value[i : i + size] for i in range(0, len(value), size)]
 
 
-def sse_events(message: dict[str, Any], chunks: int | Sequence[str] | None) -> list[dict[str, Any]]:
+USAGE_SHAPES = ("full", "no_cache", "null_cache", "minimal")
+_CACHE_FIELDS = ("cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+def shape_usage(usage: dict[str, Any], shape: str) -> dict[str, Any]:
+    """``usage`` as a server of ``shape`` (see :data:`USAGE_SHAPES`) would send it."""
+    if shape == "no_cache":
+        return {k: v for k, v in usage.items() if k not in _CACHE_FIELDS}
+    if shape == "null_cache":
+        return {k: (None if k in _CACHE_FIELDS else v) for k, v in usage.items()}
+    if shape == "minimal":
+        return {"output_tokens": usage["output_tokens"]}
+    return dict(usage)
+
+
+def sse_events(
+    message: dict[str, Any],
+    chunks: int | Sequence[str] | None,
+    *,
+    usage_shape: str = "full",
+) -> list[dict[str, Any]]:
     """The SSE events (``{"event", "data"}``) that stream ``message`` like the real API."""
     start_message = dict(message, content=[], stop_reason=None, stop_sequence=None)
-    start_message["usage"] = dict(message["usage"], output_tokens=1)
+    start_message["usage"] = dict(shape_usage(message["usage"], usage_shape), output_tokens=1)
     events: list[dict[str, Any]] = [
         {"event": "message_start", "data": {"type": "message_start", "message": start_message}}
     ]
@@ -515,9 +585,12 @@ def sse_events(message: dict[str, Any], chunks: int | Sequence[str] | None) -> l
                     },
                 }
             )
+            raw = block.get("_partial_json")
+            if raw is None:
+                raw = json.dumps(block["input"], ensure_ascii=False)
             deltas = [
                 {"type": "input_json_delta", "partial_json": piece}
-                for piece in _split_json(json.dumps(block["input"], ensure_ascii=False))
+                for piece in _split_json(raw)
             ]
         if index == 0:
             # The real API sends a ping right after the first content_block_start.
@@ -598,6 +671,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
 
+    def _stall(self) -> None:
+        """Send nothing more until the client hangs up (counted as a disconnect) or the
+        server stops; then close the connection."""
+        self.close_connection = True
+        fake = self.server.fake
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+        while not fake._stopping.is_set():
+            try:
+                readable, _, _ = select.select([self.connection], [], [], 0.05)
+                if readable:
+                    if not self.connection.recv(1, socket.MSG_PEEK):
+                        fake._note_disconnect()  # EOF: the client gave up on us
+                        return
+                    time.sleep(0.05)  # unexpected bytes: ignore them, keep stalling
+            except (OSError, ValueError):
+                fake._note_disconnect()
+                return
+
     def _abort_connection(self) -> None:
         """Close the socket now, mid-body, so the client sees an incomplete response."""
         self.close_connection = True
@@ -632,8 +724,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path not in ("/v1/messages", "/v1/messages/count_tokens"):
             self._send_error(404, "not_found_error", "Not Found")
             return
-        if not fake._authorized(self.headers):
-            self._send_error(401, "authentication_error", "invalid x-api-key")
+        refusal = fake._auth_refusal(self.headers)
+        if refusal is not None:
+            self._send_error(401, "authentication_error", refusal)
             return
         if parse_failed:
             self._send_error(400, "invalid_request_error", "There was an error parsing the body.")
@@ -663,6 +756,9 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(spec.delay)
             self._abort_connection()
             return
+        if isinstance(spec, Stall) and spec.after_events is None:
+            self._stall()  # not even a status line
+            return
         if isinstance(spec, ErrorReply):
             time.sleep(spec.delay)
             headers = dict(spec.headers)
@@ -673,21 +769,31 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(spec.status, spec.type, spec.message, headers)
             return
 
-        reply = spec.spec if isinstance(spec, (DropAfter, SSEErrorAfter)) else spec
+        if isinstance(spec, Stall):
+            reply = spec.spec or text("stalled")
+        else:
+            reply = spec.spec if isinstance(spec, (DropAfter, SSEErrorAfter)) else spec
         message = fake._build_message(reply, body)
         if not stream:
-            if isinstance(spec, DropAfter):
+            if isinstance(spec, Stall):
+                self._stall()
+            elif isinstance(spec, DropAfter):
                 self._abort_connection()
             elif isinstance(spec, SSEErrorAfter):
                 self._send_error(529, spec.error_type, spec.message)
             else:
-                self._send_json(200, message, {"request-id": fake._next_id("req_")})
+                plain = dict(message, usage=shape_usage(message["usage"], fake.usage_shape))
+                plain["content"] = [{k: v for k, v in b.items() if k != "_partial_json"}
+                                    for b in message["content"]]
+                self._send_json(200, plain, {"request-id": fake._next_id("req_")})
             return
 
-        events = sse_events(message, reply.chunks)
+        events = sse_events(message, reply.chunks, usage_shape=fake.usage_shape)
         limit = len(events)
         if isinstance(spec, (DropAfter, SSEErrorAfter)):
             limit = min(spec.n_events, len(events))
+        elif isinstance(spec, Stall):
+            limit = min(spec.after_events or 0, len(events))
 
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
@@ -702,6 +808,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._write_chunk(encode_sse(event))
         if isinstance(spec, DropAfter):
             self._abort_connection()
+            return
+        if isinstance(spec, Stall):
+            self._stall()
             return
         if isinstance(spec, SSEErrorAfter):
             if reply.delay:
@@ -758,8 +867,26 @@ class FakeAnthropic:
         disconnects: how many times a client hung up while a response was being written.
     """
 
-    def __init__(self, api_key: str = DEFAULT_API_KEY, *, min_cacheable_tokens: int = 0):
+    def __init__(
+        self,
+        api_key: str = DEFAULT_API_KEY,
+        *,
+        min_cacheable_tokens: int = 0,
+        auth: str = "either",
+        auth_token: str | None = None,
+        usage_shape: str = "full",
+    ):
+        if auth not in AUTH_MODES:
+            raise ValueError(f"auth must be one of {AUTH_MODES}")
+        if usage_shape not in USAGE_SHAPES:
+            raise ValueError(f"usage_shape must be one of {USAGE_SHAPES}")
         self.api_key = api_key
+        # Which header a server of this shape reads the credential from, and the bearer
+        # token it accepts (a gateway's own token; by default the key itself).
+        self.auth = auth
+        self.auth_token = auth_token or api_key
+        self.usage_shape = usage_shape
+        self._stopping = threading.Event()
         # The real API ignores cache breakpoints below a model-specific minimum size
         # (1024+ tokens); 0 keeps tests small. Set it to exercise that behaviour.
         self.min_cacheable_tokens = min_cacheable_tokens
@@ -778,6 +905,7 @@ class FakeAnthropic:
     def start(self) -> FakeAnthropic:
         if self._server is not None:
             return self
+        self._stopping.clear()
         self._server = _Server(self)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -792,6 +920,7 @@ class FakeAnthropic:
         server, self._server = self._server, None
         if server is None:
             return
+        self._stopping.set()  # stalled handlers give up
         server.shutdown()
         server.close_all_connections()
         server.server_close()
@@ -861,10 +990,27 @@ class FakeAnthropic:
         self._disconnected.put(None)
 
     def _authorized(self, headers: Any) -> bool:
-        if headers.get("x-api-key") == self.api_key:
-            return True
-        auth = headers.get("authorization") or ""
-        return auth == f"Bearer {self.api_key}"
+        return self._auth_refusal(headers) is None
+
+    def _auth_refusal(self, headers: Any) -> str | None:
+        """None when ``headers`` carry a credential this server accepts, else the 401
+        message a server of this ``auth`` shape would send."""
+        key = headers.get("x-api-key")
+        bearer = headers.get("authorization") or ""
+        key_ok = key == self.api_key
+        bearer_ok = bearer == f"Bearer {self.auth_token}"
+        if self.auth == "x-api-key":
+            if key_ok:
+                return None
+            return "missing x-api-key header" if key is None else "invalid x-api-key"
+        if self.auth == "bearer":
+            if bearer_ok:
+                return None
+            return ("missing bearer token in the Authorization header" if not bearer
+                    else "invalid bearer token")
+        if key_ok or bearer == f"Bearer {self.api_key}" or bearer_ok:
+            return None
+        return "invalid x-api-key"
 
     def _next_id(self, prefix: str) -> str:
         with self._lock:
@@ -926,7 +1072,8 @@ class FakeAnthropic:
                 block["id"] = self._next_id("toolu_")
             content.append(block)
         output_bytes = sum(
-            len((b["text"] if b["type"] == "text" else canonical_json(b["input"])).encode())
+            len((b["text"] if b["type"] == "text"
+                 else b.get("_partial_json") or canonical_json(b["input"])).encode())
             for b in content
         )
         usage = self._usage(body)
@@ -943,6 +1090,34 @@ class FakeAnthropic:
         }
 
 
+class BlackHole:
+    """An address that accepts no connection: a listening socket whose backlog is full,
+    so a client's connect hangs (on Linux the kernel drops the SYNs) until its connect
+    timeout. ``with BlackHole() as hole: ... hole.base_url``."""
+
+    def __init__(self) -> None:
+        self._server = socket.socket()
+        self._server.bind(("127.0.0.1", 0))
+        self._server.listen(0)
+        self._fillers: list[socket.socket] = []
+        port = self._server.getsockname()[1]
+        # backlog 0 still queues one connection: take that place so the next one waits.
+        filler = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self._fillers.append(filler)
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    def close(self) -> None:
+        for sock in [*self._fillers, self._server]:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def __enter__(self) -> BlackHole:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def _last_user_text(body: dict[str, Any]) -> str:
     for message in reversed(body.get("messages") or []):
         if message.get("role") != "user":
@@ -955,7 +1130,8 @@ def _last_user_text(body: dict[str, Any]) -> str:
 
 
 @contextlib.contextmanager
-def running(api_key: str = DEFAULT_API_KEY) -> Iterator[FakeAnthropic]:
-    """``with running() as api:`` -- a started FakeAnthropic, stopped on exit."""
-    with FakeAnthropic(api_key) as fake:
+def running(api_key: str = DEFAULT_API_KEY, **options: Any) -> Iterator[FakeAnthropic]:
+    """``with running() as api:`` -- a started FakeAnthropic, stopped on exit. ``options``
+    go to :class:`FakeAnthropic` (``auth=``, ``usage_shape=``, ...)."""
+    with FakeAnthropic(api_key, **options) as fake:
         yield fake

@@ -27,6 +27,7 @@ from fakeapi import (
 from leon.llm.anthropic_provider import AnthropicProvider, build_request_params
 from leon.llm.base import (
     Completed,
+    Limits,
     ModelRequest,
     ModelResponse,
     Provider,
@@ -62,7 +63,8 @@ def make_request(text_: str = "Hello?", **kw: Any) -> ModelRequest:
 @pytest.fixture
 async def provider(fake_api: FakeAnthropic) -> AsyncIterator[AnthropicProvider]:
     p = AnthropicProvider(
-        fake_api.api_key, fake_api.base_url, base_delay=0.01, max_delay=0.05, timeout=5.0
+        fake_api.api_key, fake_api.base_url, base_delay=0.01, max_delay=0.05,
+        limits=Limits(first_event=5.0, idle=5.0),
     )
     yield p
     await p.aclose()
@@ -254,8 +256,10 @@ async def test_429_with_retry_after_then_success(
             reason="rate limited (429): Number of request tokens has exceeded your "
             "per-minute rate limit",
             status=429,
+            left=retrying[0].left,
         )
     ]
+    assert 0 < (retrying[0].left or 0) <= 300  # the default total deadline, 5 minutes
     assert events[0] == retrying[0]  # reported before anything else
     response = completed(events)
     assert response.retries == 1
@@ -322,7 +326,9 @@ async def test_401_fails_at_once(fake_api: FakeAnthropic) -> None:
     finally:
         await p.aclose()
     assert events == []
-    assert str(err) == "authentication failed (401): invalid x-api-key"
+    assert str(err) == (
+        f"the server at {fake_api.base_url} refused the credentials (401 invalid x-api-key): "
+        "sent x-api-key and Authorization: Bearer, both from ANTHROPIC_API_KEY")
     assert err.status == 401
     assert len(fake_api.message_requests()) == 1
 
@@ -334,7 +340,11 @@ async def test_other_client_errors_fail_at_once(
     fake_api.script(error(status, message=f"nope {status}"))
     events, err = await collect_until_error(provider, make_request())
     assert events == []
-    assert err.status == status and f"({status}): nope {status}" in err.message
+    if status == 403:  # a refusal names the headers that were sent
+        assert err.message.endswith(f"denied access (403 nope 403): sent {provider.auth_sent}")
+    else:
+        assert err.status == status and f"({status}): nope {status}" in err.message
+    assert err.status == status
     assert len(fake_api.message_requests()) == 1
 
 
@@ -365,14 +375,15 @@ async def test_sse_error_before_output_is_retried(
 async def test_timeout_before_output_is_retried(fake_api: FakeAnthropic) -> None:
     # Generous margins: the first answer comes 4 s late against a 1 s timeout, so the test
     # holds on a loaded 2-core CI machine too.
-    p = AnthropicProvider(fake_api.api_key, fake_api.base_url, base_delay=0.01, timeout=1.0)
+    p = AnthropicProvider(fake_api.api_key, fake_api.base_url, base_delay=0.01,
+                          limits=Limits(first_event=1.0))
     fake_api.script(disconnect(delay=4.0), text("in time"))
     try:
         events = await collect(p, make_request())
     finally:
         await p.aclose()
     (retry,) = [e for e in events if isinstance(e, Retrying)]
-    assert retry.reason == "request timed out" and retry.status is None
+    assert retry.reason == "no answer from the API for 1 s" and retry.status is None
     assert completed(events).retries == 1
 
 

@@ -128,7 +128,7 @@ def test_doctor_never_prints_the_key(api_env, fake_api):
     out = run(api_env, "doctor")
     assert out.returncode == 0, out.stdout + out.stderr
     assert fake_api.api_key not in out.stdout + out.stderr
-    assert "integrity ok" in out.stdout and "ANTHROPIC_API_KEY is set" in out.stdout
+    assert "integrity ok" in out.stdout and "both from ANTHROPIC_API_KEY" in out.stdout
 
 
 def test_api_key_never_reaches_the_databases(api_env, fake_api, leon_paths):

@@ -69,6 +69,7 @@ class MessageStored(AgentEvent):
     checkpoint_id: int
     role: str
     status: str
+    stop_reason: str | None = None  # set when the reply ended short (see ReplyStopped)
     kind: str = field(init=False, default="message_stored")
 
 
@@ -80,6 +81,7 @@ class Retried(AgentEvent):
     delay: float
     reason: str
     status: int | None = None
+    left: float | None = None  # seconds left in the call's total deadline
     kind: str = field(init=False, default="retry")
 
 
@@ -113,6 +115,21 @@ class ReplyInterrupted(AgentEvent):
     message_id: int
     reason: str
     kind: str = field(init=False, default="interrupted")
+
+
+@dataclass
+class ReplyStopped(AgentEvent):
+    """The API ended the reply short of an answer: cut off at the output limit
+    (``max_tokens``) or by the context window, declined (``refusal``), or paused. The
+    reply is stored with its stop reason; ``message`` says what happened in one line;
+    ``not_run`` names the tool calls it asked for that were answered with an error
+    instead of being run."""
+
+    message_id: int
+    stop_reason: str
+    message: str
+    not_run: list[str] = field(default_factory=list)
+    kind: str = field(init=False, default="reply_stopped")
 
 
 @dataclass

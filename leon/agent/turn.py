@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from leon.agent import events as ev
+from leon.agent import stops
 from leon.agent.prompt import system_prompt
 from leon.agent.tools.base import ToolContext, ToolRegistry
 from leon.config import Settings
@@ -204,7 +205,8 @@ class Agent:
                                max_tokens=self.settings["max_tokens"])
         async for event in self.provider.stream(request):
             if isinstance(event, Retrying):
-                self.emit(ev.Retried(event.attempt, event.delay, event.reason, event.status))
+                self.emit(ev.Retried(event.attempt, event.delay, event.reason, event.status,
+                                     event.left))
             elif isinstance(event, Completed):
                 r, u = event.response, event.response.usage
                 await self.store.add_usage(
@@ -290,15 +292,28 @@ class Agent:
 
     async def _run_rounds(self) -> TurnResult:
         final_text = ""
+        cut_rounds = 0  # replies in a row cut off while they wrote a tool call
         for rounds in range(1, MAX_TOOL_ROUNDS + 1):
             response = await self._one_call()
             final_text = "".join(b.get("text", "") for b in response.content
                                  if b.get("type") == "text")
             calls = [b for b in response.content if b.get("type") == "tool_use"]
-            if response.stop_reason != "tool_use" or not calls:
-                self.emit(ev.TurnFinished(response.stop_reason, final_text))
-                return TurnResult(final_text, response.stop_reason, rounds)
-            await self._run_tools(calls)
+            stop = response.stop_reason
+            if stop == "tool_use" and calls:
+                cut_rounds = 0
+                await self._run_tools(calls)
+                continue
+            if stop in stops.MARKED or calls:
+                # Ended short (cut off, declined, paused), or asked for tools without
+                # stop reason tool_use: no call of such a reply is run.
+                retry = stop == "max_tokens" and bool(calls)
+                cut_rounds += retry
+                giving_up = retry and cut_rounds >= stops.MAX_CUT_ROUNDS
+                await self._reply_stopped(stop, calls, giving_up=giving_up)
+                if retry and not giving_up:
+                    continue  # the model splits the work, told so by the error results
+            self.emit(ev.TurnFinished(stop, final_text))
+            return TurnResult(final_text, stop, rounds)
         note = f"stopped after {MAX_TOOL_ROUNDS} tool rounds; send a message to continue"
         self.emit(ev.TurnFinished("max_tool_rounds", final_text))
         return TurnResult(final_text + f"\n\n({note})", "max_tool_rounds", MAX_TOOL_ROUNDS)
@@ -325,11 +340,12 @@ class Agent:
                         await self._reply_started()
                         draft_id = await self.store.start_draft(self.thread.id)
                 elif isinstance(event, Retrying):
-                    self.emit(ev.Retried(event.attempt, event.delay, event.reason, event.status))
+                    self.emit(ev.Retried(event.attempt, event.delay, event.reason, event.status,
+                                         event.left))
                     self.guard.retried(event.status)
                     await self.store.add_event(self.thread.id, "retry", {
                         "attempt": event.attempt, "delay": event.delay, "reason": event.reason,
-                        "status": event.status})
+                        "status": event.status, "left": event.left})
                 elif isinstance(event, Completed):
                     return await self._store_reply(draft_id, event.response)
         except StreamInterrupted as exc:
@@ -359,7 +375,10 @@ class Agent:
         await self._reply_started()
         if draft_id is None:
             draft_id = await self.store.start_draft(self.thread.id)
-        msg, ckpt = await self.store.finish_draft(draft_id, content, model=response.model)
+        # A reply that ended short keeps its stop reason: it is marked wherever it shows.
+        marked = response.stop_reason if response.stop_reason in stops.MARKED else None
+        msg, ckpt = await self.store.finish_draft(draft_id, content, model=response.model,
+                                                  stop_reason=marked)
         self.branch.append(msg)
         usage = response.usage
         estimate = await self.memory.observe(response.model, usage, msg)
@@ -376,8 +395,34 @@ class Agent:
             usage.cache_creation_input_tokens, usage.cache_read_input_tokens,
             response.latency_ms, estimate)
         self.emit(self.last_usage)
-        self.emit(ev.MessageStored(msg.id, ckpt.id, "assistant", msg.status))
+        self.emit(ev.MessageStored(msg.id, ckpt.id, "assistant", msg.status, marked))
         return response
+
+    async def _reply_stopped(self, stop: str, calls: list[dict[str, Any]], *,
+                             giving_up: bool) -> None:
+        """The reply just stored ended short: answer each of its tool calls with an error
+        instead of running it (the API needs a result for every call), record an event
+        and tell the user."""
+        reply_id = self.branch[-1].id
+        limit = self.settings["max_tokens"]
+        names = stops.call_names(calls)
+        if calls:
+            results = []
+            for n, (call, name) in enumerate(zip(calls, names, strict=True)):
+                args = call.get("input") if isinstance(call.get("input"), dict) else {}
+                self.emit(ev.ToolCallStarted(call["id"], name, args))
+                text = stops.not_run_result(stop, call, last=n == len(calls) - 1,
+                                            max_tokens=limit)
+                results.append({"type": "tool_result", "tool_use_id": call["id"],
+                                "is_error": True, "content": text})
+                self.emit(ev.ToolCallFinished(call["id"], name, True, text, len(text.encode()),
+                                              {"not_run": stop}))
+            await self._store_results(results)
+        message = stops.user_notice(stop, names, max_tokens=limit, giving_up=giving_up)
+        await self.store.add_event(self.thread.id, "stopped", {
+            "message_id": reply_id, "stop_reason": stop, "message": message,
+            "not_run": names})
+        self.emit(ev.ReplyStopped(reply_id, stop, message, names))
 
     async def _store_interrupted(
         self, draft_id: int | None, partial: list[dict[str, Any]], reason: str

@@ -11,11 +11,24 @@ Why leon wraps the SDK rather than using it bare:
 * **Prompt caching.** Breakpoints go on the system prompt, the last tool and the last
   block of the last user message, so each turn re-reads the previous turn's prefix.
 * **One-line errors.** SDK exceptions carry whole response bodies; the UI needs
-  ``"rate limited (429) after 4 retries: <the API's own message>"``.
+  ``"rate limited (429) after 4 retries: <the API's own message>"``. A server that
+  refuses the credentials (401/403) is named with the headers leon sent (never their
+  values), since a proxy that reads another header is the usual cause.
+* **Time limits a person accepts** (:class:`~leon.llm.base.Limits`): a connect timeout
+  (httpx), and leon's own watchdog on the stream: a limit to the first event and one
+  between events, then retries within a total deadline. The SDK's 600 s read timeout,
+  multiplied by its retries, held a silent server for the better part of an hour.
+* **Credentials sent the way proxies read them.** The key goes in ``x-api-key`` (the
+  header the Messages API documents) *and*, as the SDK sends it, in ``Authorization:
+  Bearer``; a gateway token (``ANTHROPIC_AUTH_TOKEN``) takes the ``Authorization`` header.
 
 Notes on the SDK (anthropic 2.x, transport ``httpx2``):
 
-* The SDK sends the key as ``Authorization: Bearer <key>``.
+* ``api_key=`` is sent only as ``Authorization: Bearer <key>`` (``_api_key_auth`` in
+  ``anthropic/_client.py``), and so is ``auth_token=``; the two are mutually exclusive,
+  and without either the SDK reads ``ANTHROPIC_*`` variables and profile files itself.
+  leon passes exactly one so the SDK never looks further, and sets the headers it wants
+  through ``default_headers``, which are merged after the SDK's auth headers.
 * An HTTP error status before the stream starts raises an ``APIStatusError``
   subclass (``RateLimitError``, ``OverloadedError``, ...) from ``__aenter__``.
 * An SSE ``event: error`` mid-stream raises a plain ``APIStatusError`` whose
@@ -28,12 +41,13 @@ Notes on the SDK (anthropic 2.x, transport ``httpx2``):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import email.utils
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +60,7 @@ except ImportError:  # pragma: no cover - depends on the installed SDK
 
 from leon.llm.base import (
     Completed,
+    Limits,
     ModelRequest,
     ModelResponse,
     ProviderError,
@@ -55,6 +70,9 @@ from leon.llm.base import (
     TextDelta,
     ToolUseStarted,
     Usage,
+    auth_description,
+    duration_text,
+    safe_url,
 )
 
 log = logging.getLogger(__name__)
@@ -213,8 +231,14 @@ def _api_error_fields(body: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _classify(err: BaseException) -> _Failure:
+def _classify(err: BaseException, limits: Limits | None = None) -> _Failure:
     """Map an SDK or transport exception to a :class:`_Failure`."""
+    if isinstance(err, _Stalled):
+        return _Failure(str(err), "", None, True)
+    cause = err.__cause__ if isinstance(err, anthropic.APITimeoutError) else err
+    if isinstance(cause, _httpx.ConnectTimeout) and limits is not None:
+        return _Failure(f"could not connect within {duration_text(limits.connect)}", "",
+                        None, True)
     if isinstance(err, anthropic.APIStatusError):
         etype, message = _api_error_fields(err.body)
         status = err.status_code
@@ -242,6 +266,19 @@ def _classify(err: BaseException) -> _Failure:
 
 class _IncompleteStream(Exception):
     """The HTTP body ended cleanly but before ``message_stop``."""
+
+
+class _Stalled(Exception):
+    """leon's watchdog: no event within the first-event or the idle limit."""
+
+    def __init__(self, waited: float, *, started: bool):
+        what = "the API stopped sending" if started else "no answer from the API"
+        super().__init__(f"{what} for {duration_text(waited)}")
+
+
+# Protocol surprises from the SDK while it parses a stream (a proxy's odd event, tool
+# input that is not JSON): reported in one line, not retried.
+_SURPRISES = (ValueError, TypeError, AttributeError, KeyError, IndexError, RuntimeError)
 
 
 # ------------------------------------------------------------ partial content
@@ -308,7 +345,31 @@ def _final_content(blocks: Any) -> list[dict[str, Any]]:
 
 
 def _as_int(value: Any) -> int:
-    return int(value) if isinstance(value, int) else 0
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _stop_reason(value: Any) -> str:
+    """The reply's stop reason: a proxy may send none (an ordinary end) or anything at
+    all, which must not reach a terminal or the store as it came."""
+    if not value:
+        return "end_turn"
+    if isinstance(value, str) and len(value) <= 64 and value.isascii() and \
+            value.replace("_", "").isalpha() and value.islower():
+        return value
+    return "unknown"
+
+
+def _usage(usage: Any) -> Usage:
+    """The reply's usage; a proxy may omit any field, send null, or send no usage."""
+    def field(name: str) -> int:
+        return _as_int(getattr(usage, name, None)) if usage is not None else 0
+
+    return Usage(
+        input_tokens=field("input_tokens"),
+        output_tokens=field("output_tokens"),
+        cache_creation_input_tokens=field("cache_creation_input_tokens"),
+        cache_read_input_tokens=field("cache_read_input_tokens"),
+    )
 
 
 # ---------------------------------------------------------------- the provider
@@ -318,12 +379,16 @@ class AnthropicProvider:
     """Claude over the Messages API, with leon's retry policy and prompt caching.
 
     Args:
-        api_key: the Anthropic API key (never echoed in errors or logs).
+        api_key: the Anthropic API key, sent as ``x-api-key`` and (as the SDK does) as
+            ``Authorization: Bearer`` unless ``auth_token`` takes that header. Never echoed.
         base_url: API root, e.g. a proxy or a test server; ``None`` = the SDK default.
+        auth_token: a gateway's bearer token (``ANTHROPIC_AUTH_TOKEN``), sent as
+            ``Authorization: Bearer``; alone or with ``api_key``. Never echoed.
         max_retries: retries after the first attempt for retryable failures.
         base_delay: first backoff in seconds; doubles per attempt, jittered.
         max_delay: cap on any single wait, including a server's ``retry-after``.
-        timeout: per-request timeout in seconds handed to the SDK.
+        limits: the time limits (:class:`~leon.llm.base.Limits`), or a function read at
+            each call (so a changed setting applies to the next call).
     """
 
     name = "anthropic"
@@ -331,28 +396,44 @@ class AnthropicProvider:
 
     def __init__(
         self,
-        api_key: str,
+        api_key: str | None = None,
         base_url: str | None = None,
         *,
+        auth_token: str | None = None,
         max_retries: int = 4,
         base_delay: float = 1.0,
         max_delay: float = 30.0,
-        timeout: float = 600.0,
+        limits: Limits | Callable[[], Limits] | None = None,
     ) -> None:
+        api_key = api_key or None
+        auth_token = auth_token or None
+        if api_key is None and auth_token is None:
+            raise ValueError("an API key or an auth token is needed")
         self.max_retries = max_retries
         self.base_delay = base_delay
         self.max_delay = max_delay
-        # Kept only to scrub it out of any text that might reach the user.
-        self.__secret = api_key
+        fixed = limits if isinstance(limits, Limits) else Limits()
+        self._limits: Callable[[], Limits] = limits if callable(limits) else (lambda: fixed)
+        # Kept only to scrub them out of any text that might reach the user.
+        self.__secrets = [v for v in (api_key, auth_token) if v]
+        self.auth_sent = auth_description(key=api_key is not None, token=auth_token is not None)
+        headers: dict[str, str] = {}
+        if api_key is not None:
+            headers["X-Api-Key"] = api_key
+        headers["Authorization"] = f"Bearer {auth_token or api_key}"
+        # Exactly one explicit credential, so the SDK reads no environment variable or
+        # profile file; the headers leon wants then override the SDK's auth header.
+        credential = {"auth_token": auth_token} if api_key is None else {"api_key": api_key}
         self._client = anthropic.AsyncAnthropic(
-            api_key=api_key,
+            **credential,
             base_url=base_url,
+            default_headers=headers,
             max_retries=0,  # leon retries itself so that it can report each retry
-            timeout=timeout,
         )
+        self.where = safe_url(str(self._client.base_url))
 
     def __repr__(self) -> str:
-        return f"AnthropicProvider(base_url={str(self._client.base_url)!r})"
+        return f"AnthropicProvider(base_url={self.where!r})"
 
     async def aclose(self) -> None:
         """Close the HTTP connection pool."""
@@ -361,10 +442,10 @@ class AnthropicProvider:
     # -- helpers ---------------------------------------------------------------------
 
     def _scrub(self, text: str) -> str:
-        """One line, with the API key removed should anything ever echo it."""
+        """One line, with the credentials removed should anything ever echo them."""
         text = _one_line(text)
-        if self.__secret:
-            text = text.replace(self.__secret, "[redacted]")
+        for secret in self.__secrets:
+            text = text.replace(secret, "[redacted]")
         return text
 
     def _backoff(self, attempt: int, failure: _Failure) -> float:
@@ -373,6 +454,31 @@ class AnthropicProvider:
             return min(failure.retry_after, self.max_delay)
         delay = min(self.base_delay * (2**attempt), self.max_delay)
         return delay * (1 - 0.25 * random.random())  # jitter so clients don't stampede
+
+    @staticmethod
+    def _http_timeout(limits: Limits) -> Any:
+        """httpx's own limits: the connect timeout is the one leon relies on; the read
+        timeout is only a backstop behind the watchdog (a little longer, so the watchdog
+        speaks first and says which limit it was)."""
+        read = max(limits.first_event, limits.idle) + 5.0
+        return _httpx.Timeout(connect=limits.connect, read=read, write=read,
+                              pool=limits.connect)
+
+    def _final_message(self, failure: _Failure, retries: int, out_of_time: bool,
+                       elapsed: float, limits: Limits) -> str:
+        if failure.status in (401, 403):
+            what = "refused the credentials" if failure.status == 401 else "denied access"
+            detail = f"{failure.status} {failure.detail}".strip()
+            return f"the server at {self.where} {what} ({detail}): sent {self.auth_sent}"
+        if out_of_time:
+            attempts = retries + 1
+            return (f"{failure.summary}; gave up after {attempts} attempt"
+                    f"{'s' if attempts != 1 else ''} in {duration_text(elapsed)} (the total "
+                    f"deadline is {duration_text(limits.total)}: api.total_deadline)")
+        if failure.retryable and retries:
+            message = f"{failure.label} after {retries} retries"
+            return message + (f": {failure.detail}" if failure.detail else "")
+        return failure.summary
 
     # -- streaming -------------------------------------------------------------------
 
@@ -385,19 +491,55 @@ class AnthropicProvider:
         that merely stops iterating should ``aclose()`` the generator (or use
         ``contextlib.aclosing``) so the connection is released at once, not at GC.
 
-        ``latency_ms`` in the result runs from this call to the final message, so it
-        includes any retries and their waits (``retries`` says how many there were).
+        Time limits: an attempt that sends no event within ``first_event`` seconds, or
+        stops for ``idle`` seconds, fails; failures before any output are retried while
+        the total deadline allows. ``latency_ms`` in the result runs from this call to
+        the final message, so it includes any retries and their waits (``retries`` says
+        how many there were).
         """
         params = build_request_params(request)
+        limits = self._limits()
+        params["timeout"] = self._http_timeout(limits)
+        loop = asyncio.get_running_loop()
         started = time.monotonic()
+        deadline = loop.time() + limits.total
         retries = 0
         while True:
             partial = _Partial()
             emitted = False  # has anything of this attempt reached the caller?
             try:
-                async with self._client.messages.stream(**params) as stream:
+                async with contextlib.AsyncExitStack() as stack:
+                    # The first event must come within first_event (and the deadline):
+                    # that covers connecting, sending, and waiting for the headers.
+                    attempt_start = loop.time()
+                    first_by = min(attempt_start + limits.first_event, deadline)
+                    watch = asyncio.timeout_at(first_by)
+                    try:
+                        async with watch:
+                            stream = await stack.enter_async_context(
+                                self._client.messages.stream(**params))
+                    except TimeoutError:
+                        if not watch.expired():
+                            raise
+                        raise _Stalled(loop.time() - attempt_start, started=False) from None
+                    events = stream.__aiter__()
+                    seen = False  # any event of this attempt yet?
                     stopped = False
-                    async for event in stream:
+                    while True:
+                        waiting_since = loop.time()
+                        watch = asyncio.timeout_at(
+                            waiting_since + limits.idle if seen else first_by)
+                        try:
+                            async with watch:
+                                event = await events.__anext__()
+                        except StopAsyncIteration:
+                            break
+                        except TimeoutError:
+                            if not watch.expired():
+                                raise
+                            waited = loop.time() - (waiting_since if seen else attempt_start)
+                            raise _Stalled(waited, started=seen) from None
+                        seen = True
                         etype = event.type
                         if etype == "content_block_start":
                             block = event.content_block
@@ -438,9 +580,10 @@ class AnthropicProvider:
                 anthropic.AnthropicError,
                 _httpx.HTTPError,
                 _IncompleteStream,
-                ValueError,
+                _Stalled,
+                *_SURPRISES,
             ) as err:
-                failure = _classify(err)
+                failure = _classify(err, limits)
             else:
                 failure = None
             # Handled outside the `except` block so that the ProviderError raised below
@@ -454,36 +597,33 @@ class AnthropicProvider:
                         partial.content(),
                         status=failure.status,
                     )
-                if failure.retryable and retries < self.max_retries:
+                # Did this attempt run into the deadline (its wait was cut short by it)?
+                out_of_time = failure.retryable and deadline - loop.time() <= 0.05
+                if failure.retryable and retries < self.max_retries and not out_of_time:
                     delay = self._backoff(retries, failure)
-                    retries += 1
-                    yield Retrying(
-                        attempt=retries,
-                        delay=delay,
-                        reason=self._scrub(failure.summary),
-                        status=failure.status,
-                    )
-                    await asyncio.sleep(delay)
-                    continue
-                if failure.retryable and retries:
-                    message = f"{failure.label} after {retries} retries"
-                    message += f": {failure.detail}" if failure.detail else ""
-                else:
-                    message = failure.summary
+                    left = deadline - loop.time()
+                    # Worth another attempt only if it gets a fair share of its limit.
+                    if left - delay >= min(limits.first_event, 1.0):
+                        retries += 1
+                        yield Retrying(
+                            attempt=retries,
+                            delay=delay,
+                            reason=self._scrub(failure.summary),
+                            status=failure.status,
+                            left=left,
+                        )
+                        await asyncio.sleep(delay)
+                        continue
+                    out_of_time = True
                 raise ProviderError(
-                    self._scrub(message), status=failure.status, retryable=failure.retryable
-                )
+                    self._scrub(self._final_message(failure, retries, out_of_time,
+                                                    time.monotonic() - started, limits)),
+                    status=failure.status, retryable=failure.retryable)
 
-            usage = final.usage
             response = ModelResponse(
                 content=_final_content(final.content),
-                stop_reason=final.stop_reason or "end_turn",
-                usage=Usage(
-                    input_tokens=_as_int(usage.input_tokens),
-                    output_tokens=_as_int(usage.output_tokens),
-                    cache_creation_input_tokens=_as_int(usage.cache_creation_input_tokens),
-                    cache_read_input_tokens=_as_int(usage.cache_read_input_tokens),
-                ),
+                stop_reason=_stop_reason(getattr(final, "stop_reason", None)),
+                usage=_usage(getattr(final, "usage", None)),
                 model=final.model,
                 latency_ms=(time.monotonic() - started) * 1000.0,
                 retries=retries,

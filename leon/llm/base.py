@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,69 @@ class ToolUseStarted:
 
 @dataclass(frozen=True)
 class Retrying:
-    """A call failed in a retryable way; the provider waits ``delay`` s and tries again."""
+    """A call failed in a retryable way; the provider waits ``delay`` s and tries again.
+    ``attempt`` counts the retries (1 = the first retry, which is the call's second
+    attempt); ``left`` is the time left in the call's total deadline, if it has one."""
 
     attempt: int
     delay: float
     reason: str
     status: int | None = None
+    left: float | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long a call may take, in seconds. ``connect``: to open a connection;
+    ``first_event``: from sending the request to the first event of the reply;
+    ``idle``: between two events of a reply; ``total``: the deadline within which failed
+    attempts are retried (a reply that keeps streaming is never cut by it)."""
+
+    connect: float = 10.0
+    first_event: float = 60.0
+    idle: float = 60.0
+    total: float = 300.0
+
+
+def auth_description(*, key: bool, token: bool, key_source: str = "ANTHROPIC_API_KEY",
+                     token_source: str = "ANTHROPIC_AUTH_TOKEN") -> str:
+    """Which headers carry which credential, by name only (for errors and `leon doctor`):
+    the key goes in ``x-api-key`` and, unless a gateway token takes it, in
+    ``Authorization: Bearer``; the token always in ``Authorization: Bearer``."""
+    if key and token:
+        return (f"x-api-key from {key_source} and Authorization: Bearer from {token_source}")
+    if key:
+        return f"x-api-key and Authorization: Bearer, both from {key_source}"
+    if token:
+        return f"Authorization: Bearer from {token_source}"
+    return "no credentials"
+
+
+def safe_url(url: str) -> str:
+    """``url`` without credentials, query or fragment, and without control characters:
+    fit to print (it comes from the environment)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        out = urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+    except ValueError:
+        return "(the configured base URL)"
+    return "".join(c for c in out if c.isprintable())
+
+
+def duration_text(seconds: float) -> str:
+    """``0.5 s``, ``4 s``, ``60 s``, ``3 m 40 s``: a wait as a person reads it."""
+    seconds = max(0.0, seconds)
+    if seconds < 10:
+        return f"{round(seconds, 1):g} s"
+    if seconds < 100:
+        return f"{round(seconds)} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} m {rest} s" if rest else f"{minutes} m"
 
 
 @dataclass(frozen=True)

@@ -313,7 +313,7 @@ class ContextManager:
         cal = self.calibration(model)
         if cal.observe(reported, raw):
             await self.store.save_calibration(model, cal.theta)
-        if reply_id is not None:
+        if reply_id is not None and reported > 0:  # a proxy may report no input usage
             self._measured = (key, ids + (reply_id,), reported + usage.output_tokens)
         return estimate
 

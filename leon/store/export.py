@@ -17,7 +17,7 @@ _THREAD_COLS = ("id", "title", "kind", "status", "parent_id", "name", "day", "ag
                 "created_at", "updated_at", "completed_at")
 _TABLES = {
     "messages": ("id", "parent_id", "role", "content", "status", "tokens", "pinned", "created_at",
-                 "unsent", "model"),
+                 "unsent", "model", "stop_reason"),
     "checkpoints": ("id", "parent_id", "message_id", "summary_id", "kind", "label", "created_at"),
     "summaries": ("id", "upto_message_id", "previous_id", "text", "model", "messages_replaced",
                   "tokens_before", "tokens_after", "created_at"),
@@ -27,7 +27,8 @@ _TABLES = {
 }
 _JSON_COLS = {"content", "data"}
 # Columns added after the format was first written, with the value older exports imply.
-_ADDED_COLS: dict[str, dict[str, Any]] = {"messages": {"unsent": 0, "model": None}}
+_ADDED_COLS: dict[str, dict[str, Any]] = {
+    "messages": {"unsent": 0, "model": None, "stop_reason": None}}
 
 
 async def export_json(store: LeonStore, thread_id: str) -> dict[str, Any]:
@@ -108,7 +109,7 @@ async def import_json(store: LeonStore, data: dict[str, Any]) -> str:
                 for c, default in _ADDED_COLS.get(table, {}).items():
                     values.setdefault(c, default)  # an export from before the column
                 params = [json.dumps(values[c], ensure_ascii=False, separators=(",", ":"))
-                          if c in _JSON_COLS else values[c] for c in ins_cols]
+                          if c in _JSON_COLS else values.get(c) for c in ins_cols]
                 if not remap[table]:
                     ins_cols = ["id", *ins_cols]
                     params = [old_id, *params]
@@ -168,6 +169,8 @@ def export_markdown(title: str, messages: list[Message], summary_text: str | Non
         mark = " *(interrupted)*" if m.status == "interrupted" else ""
         if m.unsent:
             mark = " *(not sent: the call failed before a reply; not part of the conversation)*"
+        if not mark and m.stop_mark:  # cut off at the output limit, declined, ...
+            mark = f" *({m.stop_mark})*"
         body = "\n\n".join(_block_markdown(b) for b in m.content)
         parts.append(f"## {who}{mark}\n\n{body}\n")
     return "\n".join(parts)

@@ -56,6 +56,7 @@ def _message(row: aiosqlite.Row) -> Message:
         created_at=row["created_at"],
         unsent=bool(row["unsent"]),
         model=row["model"],
+        stop_reason=row["stop_reason"],
     )
 
 
@@ -70,7 +71,7 @@ def _summary(row: aiosqlite.Row) -> Summary:
 MIN_ID_PREFIX = 6  # the shortest id prefix find_thread accepts
 
 _MSG_COLS = ("id, thread_id, parent_id, role, content, status, tokens, pinned, created_at,"
-             " unsent, model")
+             " unsent, model, stop_reason")
 
 
 class LeonStore(BaseStore):
@@ -329,9 +330,12 @@ class LeonStore(BaseStore):
         kind: str | None = None,
         tokens: int | None = None,
         model: str | None = None,
+        stop_reason: str | None = None,
     ) -> tuple[Message, Checkpoint]:
         """Seal a draft with its final content and put it on the branch with a checkpoint.
-        ``model``: the model that wrote it (shown with the reply)."""
+        ``model``: the model that wrote it (shown with the reply). ``stop_reason``: why the
+        API ended the reply, when the user must know (cut off, declined); None for an
+        ordinary end."""
         now = time.time()
         async with self.db.transaction() as conn:
             row = await (
@@ -341,8 +345,8 @@ class LeonStore(BaseStore):
                 raise NotFound(f"no message {message_id}")
             await conn.execute(
                 "UPDATE messages SET content = ?, status = ?, tokens = ?,"
-                " model = coalesce(?, model) WHERE id = ?",
-                (_dumps(content), status, tokens, model, message_id),
+                " model = coalesce(?, model), stop_reason = ? WHERE id = ?",
+                (_dumps(content), status, tokens, model, stop_reason, message_id),
             )
             thread_id = row["thread_id"]
             head = await self._head_row(conn, thread_id)
@@ -351,7 +355,8 @@ class LeonStore(BaseStore):
                 kind or _default_kind(row["role"], content, status), now,
             )
         msg = Message(message_id, thread_id, row["parent_id"], row["role"], content, status,
-                      tokens, False, row["created_at"], model=model or row["model"])
+                      tokens, False, row["created_at"], model=model or row["model"],
+                      stop_reason=stop_reason)
         return msg, ckpt
 
     async def drafts(self, thread_id: str) -> list[Message]:

@@ -37,6 +37,15 @@ class Thread:
         return self.title or self.name or f"{self.kind} {self.id}"
 
 
+# Stop reasons a stored reply is marked with, and the words for the mark.
+STOP_MARKS = {
+    "max_tokens": "cut off at the output limit",
+    "model_context_window_exceeded": "cut off: the context window is full",
+    "refusal": "declined",
+    "pause_turn": "paused by the API",
+}
+
+
 @dataclass
 class Message:
     id: int
@@ -50,6 +59,15 @@ class Message:
     created_at: float
     unsent: bool = False       # a user message whose call failed before any reply came
     model: str | None = None   # the model that wrote an assistant reply
+    # Why the API ended this reply, when it was not an ordinary end (see schema.py):
+    # 'max_tokens', 'model_context_window_exceeded', 'refusal', 'pause_turn'; else None.
+    stop_reason: str | None = None
+
+    @property
+    def stop_mark(self) -> str | None:
+        """How the transcript, ``threads show`` and exports mark a reply that ended short
+        ("cut off at the output limit", "declined"), or None."""
+        return STOP_MARKS.get(self.stop_reason or "")
 
     @property
     def text(self) -> str:

@@ -252,6 +252,15 @@ LEON_MIGRATIONS: list[str] = [
     ALTER TABLE threads ADD COLUMN guard_cache_creation INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE threads ADD COLUMN guard_rate_strikes INTEGER NOT NULL DEFAULT 0;
     """,
+    # Why a reply ended, when the user must know: 'max_tokens' (cut off at the output
+    # limit), 'model_context_window_exceeded', 'refusal' (declined), 'pause_turn'. NULL
+    # for an ordinary end. A nullable column, not new values of messages.status: SQLite
+    # cannot change a CHECK without rebuilding the table (every message copied, indexes
+    # and references re-made), and such a reply is still 'complete' -- the API finished
+    # it -- so every reader of status stays right as it is.
+    """
+    ALTER TABLE messages ADD COLUMN stop_reason TEXT;
+    """,
 ]
 
 SANDBOX_MIGRATIONS: list[str] = [

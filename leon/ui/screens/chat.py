@@ -428,6 +428,11 @@ class ChatScreen(Screen[None]):
                             block.message_id = event.message_id
                             break
             if isinstance(event, ev.MessageStored) and event.role == "assistant":
+                if event.stop_reason and self._reply is not None:
+                    from leon.store.models import STOP_MARKS
+
+                    await self._reply.mark_stopped(STOP_MARKS.get(event.stop_reason,
+                                                                  event.stop_reason))
                 await self._close_reply(event.message_id)
             self.refresh_gauge()
         elif isinstance(event, ev.ToolCallStarted):

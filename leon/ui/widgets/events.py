@@ -15,6 +15,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from leon.agent import events as ev
+from leon.llm.base import duration_text
 
 MAX_FEED_ITEMS = 200
 
@@ -108,11 +109,14 @@ def describe(event: ev.AgentEvent) -> Described | None:
     if isinstance(event, ev.MemoryEvent):
         return describe_memory(event.event, event.data)
     if isinstance(event, ev.Retried):
+        # The attempt about to be made, and the time left in the call's total deadline.
+        left = f", {duration_text(event.left)} left" if event.left is not None else ""
+        wait = f"retrying in {duration_text(event.delay)} (attempt {event.attempt + 1}{left})"
         if event.status == 429:
-            text = f"rate limited (429): retrying in {event.delay:.1f}s, attempt {event.attempt}"
-            return Described("rate_limit", text, "warning")
-        return Described("retry", f"{event.reason}: retrying in {event.delay:.1f}s, "
-                                  f"attempt {event.attempt}", "warning")
+            return Described("rate_limit", f"rate limited (429): {wait}", "warning")
+        return Described("retry", f"{event.reason}; {wait}", "warning")
+    if isinstance(event, ev.ReplyStopped):
+        return Described("stopped", event.message, "warning")
     if isinstance(event, ev.ReplyInterrupted):
         return Described("interrupted", f"reply interrupted: {event.reason}", "warning")
     if isinstance(event, ev.TurnFailed):
@@ -134,6 +138,9 @@ def describe_stored(kind: str, data: dict[str, Any]) -> Described | None:
         return Described("error", f"error: {data.get('message', '')}", "error")
     if kind == "interrupted":
         return Described("interrupted", f"reply interrupted: {data.get('reason', '')}",
+                         "warning")
+    if kind == "stopped":
+        return Described("stopped", str(data.get("message") or "the reply ended short"),
                          "warning")
     return describe_memory(kind, data)
 

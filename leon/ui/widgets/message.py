@@ -128,12 +128,15 @@ class AssistantMessage(Block):
     the screen redraws; :meth:`finish` stops it."""
 
     def __init__(self, text: str = "", *, speaker: str = "claude", message_index: int = 0,
-                 message_id: int | None = None, interrupted: str | None = None) -> None:
+                 message_id: int | None = None, interrupted: str | None = None,
+                 stopped: str | None = None) -> None:
         super().__init__(message_index=message_index, message_id=message_id,
                          classes="message assistant")
         self.text = text
         self.speaker = speaker
         self.interrupted = interrupted
+        # The mark of a reply that ended short ("cut off at the output limit", "declined").
+        self.stopped = stopped
         self._stream: MarkdownStream | None = None
 
     def compose(self) -> ComposeResult:
@@ -146,15 +149,23 @@ class AssistantMessage(Block):
             yield Markdown(classes="body")
         if self.interrupted is not None:
             yield self._interrupted_note(self.interrupted)
+        elif self.stopped is not None:
+            yield self._stopped_note(self.stopped)
 
     @staticmethod
     def _interrupted_note(reason: str) -> Static:
         return Static(Text.assemble(("‖ interrupted", "bold"), f" — {reason}" if reason else ""),
                       classes="interrupted-note")
 
+    @staticmethod
+    def _stopped_note(mark: str) -> Static:
+        return Static(Text.assemble(("‖ ", "bold"), (mark, "bold")), classes="stopped-note")
+
     def on_mount(self) -> None:
         if self.interrupted is not None:
             self.add_class("-interrupted")
+        elif self.stopped is not None:
+            self.add_class("-stopped")
 
     @property
     def streaming(self) -> bool:
@@ -183,6 +194,14 @@ class AssistantMessage(Block):
             self.interrupted = reason
             self.add_class("-interrupted")
             await self.mount(self._interrupted_note(reason))
+
+    async def mark_stopped(self, mark: str) -> None:
+        """Mark the reply as ended short (cut off, declined) once it is stored."""
+        await self.finish()
+        if self.interrupted is None and self.stopped is None:
+            self.stopped = mark
+            self.add_class("-stopped")
+            await self.mount(self._stopped_note(mark))
 
     def copy_text(self) -> str:
         return self.text

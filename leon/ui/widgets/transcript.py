@@ -92,8 +92,8 @@ def build_blocks(messages: list[Message], start: int, *, speaker: str,
                 text = ""
         if text.strip() or interrupted is not None:
             widgets.append(AssistantMessage(text, speaker=model_label(msg.model) or speaker,
-                                            message_index=index,
-                                            message_id=msg.id, interrupted=interrupted))
+                                            message_index=index, message_id=msg.id,
+                                            interrupted=interrupted, stopped=msg.stop_mark))
         for block in msg.content:
             if block.get("type") != "tool_use":
                 continue
