@@ -77,9 +77,12 @@ def check(kind: str, value: object) -> str:
     return value  # type: ignore[return-value]
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _plain(part: object) -> str:
     if not isinstance(part, str) or part in ("", ".", "..") or "/" in part \
-            or (os.altsep and os.altsep in part) or any(ord(c) < 32 or c == "\x7f" for c in part):
+            or (os.altsep and os.altsep in part) or _CONTROL.search(part):
         raise PathError(f"not a plain file name: {_shown(part)}")
     return part
 

@@ -52,6 +52,8 @@ def archive_name(thread_id: str, updated_at: float) -> str:
     try:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(updated_at))
     except (OverflowError, OSError, ValueError):
+        stamp = ""
+    if len(stamp) != 15:  # a time beyond the year 9999 (or before 1000)
         stamp = "00000000T000000"
     if not is_valid("thread id", thread_id):
         thread_id = "x" + hashlib.sha256(

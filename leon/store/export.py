@@ -6,6 +6,7 @@ summaries and head pointer. An export is outside input: it is checked against
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sys
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from leon.store.export_schema import EXPORT_FORMAT, MAX_BYTES, REFS, validate_export
 from leon.store.leon_store import LeonStore, NotFound
 from leon.store.models import Message
-from leon.store.validate import load_json
+from leon.store.validate import Invalid, load_json
 
 __all__ = ["EXPORT_FORMAT", "export_json", "export_markdown", "import_json", "insert_export",
            "load_export", "read_export"]
@@ -75,6 +76,8 @@ def read_export(source: str) -> dict[str, Any]:
     if source == "-":
         return load_export(sys.stdin.buffer.read(MAX_BYTES + 1))
     with open(source, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size > MAX_BYTES:  # a regular file: refused unread
+            raise Invalid("", f"the file is larger than {MAX_BYTES // 2**20} MiB")
         return load_export(fh.read(MAX_BYTES + 1))
 
 
