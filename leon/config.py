@@ -220,7 +220,8 @@ class Settings:
 
         make_private_dir(self.path.parent)  # 0700, as every directory leon makes
         tmp = self.path.with_suffix(".toml.tmp")
-        fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)  # 0600 from the start
+        # 0600 from the start; a link planted at the temp name is not followed
+        fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(tomlkit.dumps(doc))

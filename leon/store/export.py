@@ -119,7 +119,7 @@ async def insert_export(conn: Any, data: dict[str, Any]) -> tuple[str, dict[str,
         )
     ids: dict[str, dict[int, int]] = {t: {} for t in _TABLES}
     for table in ("messages", "summaries", "checkpoints", "events", "usage"):
-        cols = _TABLES[table]
+        table_cols = _TABLES[table]
         # In id order: a parent is always written before its children, so with new ids
         # the order (and the store's "parents have smaller ids") is kept.
         rows = sorted(data.get(table, []), key=lambda r: r["id"])
@@ -130,7 +130,7 @@ async def insert_export(conn: Any, data: dict[str, Any]) -> tuple[str, dict[str,
                 if values.get(col) is not None:
                     values[col] = ids[target][values[col]]
             old_id = values.pop("id")
-            ins_cols = [c for c in cols if c != "id"]
+            ins_cols = [c for c in table_cols if c != "id"]
             params = [json.dumps(values[c], ensure_ascii=False, separators=(",", ":"))
                       if c in _JSON_COLS else values[c] for c in ins_cols]
             if not remap:
