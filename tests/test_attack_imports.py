@@ -9,6 +9,7 @@ import base64
 import copy
 import gzip
 import json
+import sqlite3
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -289,6 +290,21 @@ async def test_import_of_an_existing_thread_gets_a_new_id_and_never_merges(world
     assert copy_["thread"]["name"].startswith("orig-restored-")
     shown = leon(env, "threads", "show", new).stdout
     assert shown.count("read a.txt") == 1 and "Done." in shown  # no duplicated history
+
+
+async def test_a_sub_agent_thread_whose_parent_is_gone_imports_detached(world):
+    """Before: the missing parent thread failed the import with an IntegrityError."""
+    export = copy.deepcopy(world["export"])
+    export["thread"].update(kind="subagent", parent_id="deadbeef00", name=None)
+    proc = leon(world["env"], "threads", "import", str(_write(world, export)))
+    assert proc.returncode == 0, proc.stderr
+    conn = sqlite3.connect(world["paths"].leon_db)
+    try:
+        row = conn.execute("SELECT parent_id, kind FROM threads WHERE id = ?",
+                           (proc.stdout.split()[-1],)).fetchone()
+    finally:
+        conn.close()
+    assert row == (None, "subagent")
 
 
 async def test_a_valid_import_then_run_rm_and_gc_stay_inside_leons_roots(world):

@@ -1,10 +1,9 @@
 """Spill: tool output too large for the context goes to a file; the model gets a preview
 (head and tail), the full size, the path and a one-line hint to read it back.
 
-Files live in the thread's spill directory (0700), one per tool call, 0600, at paths
-made and checked by :mod:`leon.paths`. The read
-tools may read that directory, so the model can follow the pointer with ``read_file``
-(offset/limit) or ``grep``.
+Files live in the thread's spill directory (0700), one per tool call, 0600, at paths made
+and checked by :mod:`leon.paths`. The read tools may read that directory, so the model can
+follow the pointer with ``read_file`` (offset/limit) or ``grep``.
 """
 
 from __future__ import annotations
