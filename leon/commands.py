@@ -21,9 +21,10 @@ from leon.agent.turn import TurnError
 from leon.cli import EXIT_FAILED, EXIT_USAGE
 from leon.config import ConfigError, Settings, describe_keys, load_settings
 from leon.lifecycle import commands as lifecycle_commands
-from leon.paths import Paths, default_paths
+from leon.paths import PathError, Paths, default_paths
 from leon.store import NotFound, StoreError, Stores
-from leon.store.export import export_json, export_markdown, import_json
+from leon.store.export import export_json, export_markdown, import_json, read_export
+from leon.store.validate import Invalid
 
 
 def err(message: str) -> None:
@@ -66,6 +67,9 @@ async def dispatch(args: argparse.Namespace) -> int:
         err(str(exc).strip("'\""))
         return EXIT_FAILED
     except StoreError as exc:
+        err(str(exc))
+        return EXIT_FAILED
+    except PathError as exc:  # a path leon would not derive (leon.paths): refused, one line
         err(str(exc))
         return EXIT_FAILED
     finally:
@@ -273,8 +277,11 @@ async def threads_command(args: argparse.Namespace, stores: Stores, paths: Paths
         else:
             text = export_markdown(thread.display_title, await store.branch(thread.id))
         if args.output:
-            args.output.write_text(text + "\n", encoding="utf-8")
-            os.chmod(args.output, 0o600)
+            # 0600 from the first byte (write-then-chmod left a window at the umask's mode)
+            fd = os.open(args.output, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text + "\n")
             print(f"exported {thread.id} to {args.output}", file=sys.stderr)
         else:
             print(text)
@@ -295,12 +302,16 @@ async def threads_command(args: argparse.Namespace, stores: Stores, paths: Paths
 
 
 async def import_command(args: argparse.Namespace, stores: Stores) -> int:
-    raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    """Checked in full before anything is written (:mod:`leon.store.export_schema`): a
+    bad export is one line naming the field, exit 1, and the databases are unchanged."""
     try:
-        data = json.loads(raw)
+        data = read_export(args.file)
         tid = await import_json(stores.leon, data)
-    except (json.JSONDecodeError, ValueError, KeyError) as exc:
-        err(f"{args.file}: not a leon thread export ({exc})")
+    except Invalid as exc:
+        err(f"{args.file}: not imported: {exc}")
+        return EXIT_FAILED
+    except OSError as exc:
+        err(f"{args.file}: cannot read: {exc.strerror or exc}")
         return EXIT_FAILED
     print(f"imported thread {tid}")
     return 0

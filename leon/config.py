@@ -226,10 +226,15 @@ class Settings:
                 node[t] = tomlkit.table()
             node = node[t]
         node[leaf] = self[name]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        from leon.paths import make_private_dir
+
+        make_private_dir(self.path.parent)  # 0700, as every directory leon makes
         tmp = self.path.with_suffix(".toml.tmp")
-        tmp.write_text(tomlkit.dumps(doc))
-        os.chmod(tmp, 0o600)
+        # 0600 from the start; a link planted at the temp name is not followed
+        fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(tomlkit.dumps(doc))
         tmp.replace(self.path)
 
     @staticmethod

@@ -23,14 +23,13 @@ import asyncio
 import contextlib
 import os
 import secrets
-import shutil
 import socket
 import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from leon.paths import Paths, make_private_dir
+from leon.paths import PathError, Paths, private_dir, remove_tree, same_path
 from leon.store.leon_store import LeonStore, NotFound
 from leon.store.models import EPHEMERAL_KINDS
 from leon.store.sandbox_store import Lease, LeaseHeld, Sandbox, SandboxStore
@@ -87,13 +86,6 @@ def stale_check(store: SandboxStore):  # type: ignore[no-untyped-def]
     return check
 
 
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        return path.resolve().is_relative_to(root.resolve())
-    except OSError:
-        return False
-
-
 class SandboxLease:
     """One agent's hold on its thread's sandbox: made and leased on first use."""
 
@@ -114,17 +106,24 @@ class SandboxLease:
 
     async def acquire(self) -> Sandbox:
         """The sandbox, leased to this process. Raises :class:`LeaseHeld` when another
-        live process holds it."""
+        live process holds it, and :class:`~leon.paths.PathError` when its directory
+        would not be ``LEON_CACHE/sandboxes/THREAD`` (checked before anything is made)."""
         async with self._lock:
             if self.lease is not None and self.sandbox is not None:
-                Path(self.sandbox.path).mkdir(parents=True, exist_ok=True, mode=0o700)
+                self._make_dir(self.sandbox)
                 return self.sandbox
+            path = self.paths.sandbox_dir(self.thread_id)  # refuses an id leon did not make
             sandbox = await self.store.sandbox_for_thread(self.thread_id)
+            if sandbox is not None and not same_path(Path(sandbox.path), path):
+                # A row naming another place (LEON_CACHE moved, or sandbox.db edited):
+                # leon never works in a directory it did not derive; the row is retired.
+                await self.store.mark_removed(sandbox.id)
+                sandbox = None
             if sandbox is None:
-                path = self.paths.sandboxes / self.thread_id
                 # The row first: a directory without a row is an orphan to the collector.
                 sandbox = await self.store.create_sandbox(secrets.token_hex(5), self.thread_id,
                                                           str(path))
+            self._make_dir(sandbox)
             db = str(self.store.path)
             holder = holder_id()
             lease, reused = await self.store.acquire_lease(
@@ -132,9 +131,16 @@ class SandboxLease:
                 reuse=lambda lease: lease.holder == holder and (db, lease.id) in _HELD)
             self.sandbox, self.lease = sandbox, lease
             _HELD[self._key] = _HELD.get(self._key, 0) + 1
-            make_private_dir(Path(sandbox.path))
             self._heartbeat = asyncio.create_task(self._beat(), name=f"lease-{lease.id}")
             return sandbox
+
+    def _make_dir(self, sandbox: Sandbox) -> None:
+        """Create the sandbox directory (0700) — only where leon derives it: a row naming
+        anywhere else (sandbox.db is a file like any other) is refused."""
+        expected = self.paths.sandbox_dir(self.thread_id)
+        if not same_path(Path(sandbox.path), expected):
+            raise PathError(f"sandbox {sandbox.id} names {sandbox.path}, not {expected}")
+        private_dir(self.paths.cache, "sandboxes", self.thread_id)
 
     async def _beat(self) -> None:
         interval = max(0.5, self.ttl / 3)
@@ -201,14 +207,15 @@ class CleanupReport:
         return text
 
 
-def _rmtree(path: Path, root: Path) -> bool:
-    """Remove a sandbox directory, but only below ``root`` (a row could name anything)."""
-    if not path.exists():
-        return True
-    if not _inside(path, root) or path.resolve() == root.resolve():
+def _rmtree(paths: Paths, path: Path) -> bool:
+    """Remove a sandbox directory, but only ``LEON_CACHE/sandboxes/NAME`` itself, checked
+    by :func:`leon.paths.remove_tree` (a row could name anything)."""
+    if not same_path(path.parent, paths.sandboxes):
         return False
-    shutil.rmtree(path, ignore_errors=True)
-    return not path.exists()
+    try:
+        return remove_tree(paths.cache, "sandboxes", path.name)
+    except PathError:
+        return False
 
 
 async def _removable(leon: LeonStore, sandbox: Sandbox) -> bool:
@@ -221,7 +228,7 @@ async def _removable(leon: LeonStore, sandbox: Sandbox) -> bool:
 
 async def remove_sandbox(store: SandboxStore, paths: Paths, sandbox: Sandbox) -> bool:
     """Delete the sandbox's directory and mark it removed. The caller checks the lease."""
-    ok = await asyncio.to_thread(_rmtree, Path(sandbox.path), paths.sandboxes)
+    ok = await asyncio.to_thread(_rmtree, paths, Path(sandbox.path))
     await store.mark_removed(sandbox.id)
     return ok
 
@@ -252,7 +259,7 @@ async def collect_garbage(leon: LeonStore, store: SandboxStore, paths: Paths, *,
             report.left_for_later = len(todo) - i
             break
         if isinstance(item, Path):
-            if dry_run or await asyncio.to_thread(_rmtree, item, paths.sandboxes):
+            if dry_run or await asyncio.to_thread(_rmtree, paths, item):
                 report.orphans_removed.append(item)
         elif await _removable(leon, item):
             if not dry_run:

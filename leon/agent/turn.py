@@ -35,6 +35,7 @@ from leon.llm.base import (
 )
 from leon.memory.context import CompactOutcome, ContextManager, ViewInputs
 from leon.memory.gauge import Gauge
+from leon.paths import PathError, spill_dir_under
 from leon.store.leon_store import LeonStore
 from leon.store.models import Message, Thread
 
@@ -94,7 +95,7 @@ class Agent:
         # The memory middleware: pruning, counting, compaction, spill (leon/memory/).
         self.memory = ContextManager(
             store, thread.id, settings, model,
-            spill_dir=spill_root / thread.id if spill_root else None,
+            spill_root=spill_root,
             notify=lambda name, data: self.emit(ev.MemoryEvent(name, data)))
         # Tools that change things (leon.agent.session.ToolSession): permissions, sandbox
         # lease, file history, sub-agents, chat mirror. None: such tools refuse to run.
@@ -137,7 +138,12 @@ class Agent:
         return base + self.skills.text if self.skills is not None else base
 
     def tool_context(self) -> ToolContext:
-        roots = (self.spill_root / self.thread.id,) if self.spill_root else ()
+        roots: tuple[Path, ...] = ()
+        if self.spill_root is not None:
+            # The read tools may read this thread's spill files, but only through a
+            # checked path: a planted symlink must not widen what the model can read.
+            with contextlib.suppress(PathError):
+                roots = (spill_dir_under(self.spill_root, self.thread.id),)
         return ToolContext(workspace=self.workspace, thread_id=self.thread.id,
                            extra_read_roots=roots, session=self.session)
 

@@ -12,19 +12,33 @@ archive under the final name (temp files are orphans: :mod:`leon.lifecycle.orpha
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import gzip
+import hashlib
 import json
 import os
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
-from leon.paths import Paths, make_private_dir
+from leon.lifecycle.archive_schema import ARCHIVE_FORMAT, spill_name_of, validate_archive
+from leon.paths import (
+    PathError,
+    Paths,
+    check,
+    confine,
+    is_valid,
+    open_private_file,
+    remove_file,
+)
 from leon.store import Stores
-from leon.store.export import export_json, import_json
+from leon.store.export import export_json, insert_export
+from leon.store.export_schema import MAX_BYTES
+from leon.store.validate import Invalid, load_json
 
-ARCHIVE_FORMAT = "leon-archive/1"
 SUFFIX = ".json.gz"
 TMP_PREFIX = "."
 TMP_SUFFIX = ".tmp"
@@ -32,9 +46,32 @@ TMP_SUFFIX = ".tmp"
 
 def archive_name(thread_id: str, updated_at: float) -> str:
     """One name per thread state: archiving the same thread twice (a crash between the
-    archive and the deletion) overwrites rather than duplicates."""
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(updated_at))
-    return f"{thread_id}-{stamp}{SUFFIX}"
+    archive and the deletion) overwrites rather than duplicates. Always in
+    :data:`leon.paths.ARCHIVE_NAME`'s format: a thread id leon did not make (one imported
+    before ids were checked) is archived under a stand-in derived from it."""
+    try:
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(updated_at))
+    except (OverflowError, OSError, ValueError):
+        stamp = ""
+    if len(stamp) != 15:  # a time beyond the year 9999 (or before 1000)
+        stamp = "00000000T000000"
+    if not is_valid("thread id", thread_id):
+        thread_id = "x" + hashlib.sha256(
+            str(thread_id).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return check("archive name", f"{thread_id}-{stamp}{SUFFIX}")
+
+
+def _spill_entry(paths: Paths, thread_id: str, row: Any) -> dict[str, Any]:
+    """A ``spills`` row for the archive: its file *name* (the directory is the thread's
+    own, derived again on restore) and the content, read only through a checked path."""
+    item = {k: row[k] for k in row.keys() if k not in ("thread_id", "path")}
+    item["name"] = Path(row["path"]).name
+    try:
+        item["content"] = paths.stored_spill(thread_id, row["path"]).read_text(
+            encoding="utf-8", errors="replace")
+    except (OSError, PathError):
+        item["content"] = None  # already gone (or never leon's): the row still says what
+    return item
 
 
 async def build_archive(stores: Stores, paths: Paths, thread_id: str,
@@ -61,12 +98,7 @@ async def build_archive(stores: Stores, paths: Paths, thread_id: str,
     for r in await leon.db.fetchall(
             "SELECT id, message_id, tool_use_id, tool_name, path, bytes, chars, lines, created_at"
             " FROM spills WHERE thread_id = ? ORDER BY id", (thread_id,)):
-        item = {k: r[k] for k in r.keys()}
-        try:
-            item["content"] = Path(r["path"]).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            item["content"] = None  # already gone: the row still says what it was
-        spills.append(item)
+        spills.append(_spill_entry(paths, thread_id, r))
     data["spills"] = spills
     ops = []
     for r in await leon.db.fetchall(
@@ -113,11 +145,12 @@ async def build_archives(stores: Stores, paths: Paths,
     out: dict[str, dict[str, Any]] = {}
     for i in range(0, len(items), 200):
         chunk = dict(items[i:i + 200])
-        out.update(await _build_chunk(stores, chunk, ex))
+        out.update(await _build_chunk(stores, paths, chunk, ex))
     return out
 
 
-async def _build_chunk(stores: Stores, reasons: dict[str, str], ex: Any) -> dict[str, Any]:
+async def _build_chunk(stores: Stores, paths: Paths, reasons: dict[str, str],
+                       ex: Any) -> dict[str, Any]:
     leon = stores.leon.db
     ids = list(reasons)
     marks = ",".join("?" * len(ids))
@@ -142,12 +175,7 @@ async def _build_chunk(stores: Stores, reasons: dict[str, str], ex: Any) -> dict
     for r in await leon.fetchall(
             "SELECT thread_id, id, message_id, tool_use_id, tool_name, path, bytes, chars, lines,"
             f" created_at FROM spills WHERE thread_id IN ({marks}) ORDER BY id", ids):
-        item = {k: r[k] for k in r.keys() if k != "thread_id"}
-        try:
-            item["content"] = Path(r["path"]).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            item["content"] = None
-        out[r["thread_id"]]["spills"].append(item)
+        out[r["thread_id"]]["spills"].append(_spill_entry(paths, r["thread_id"], r))
     for r in await leon.fetchall(
             "SELECT thread_id, id, checkpoint_id, path, before_hash, after_hash, kind, tool,"
             f" created_at FROM file_ops WHERE thread_id IN ({marks}) ORDER BY id", ids):
@@ -203,12 +231,13 @@ def encode_archive(data: dict[str, Any]) -> bytes:
 
 
 def store_archive(paths: Paths, name: str, blob: bytes, sync: bool = True) -> Path:
-    """Write ``blob`` as ``archive/name`` atomically (temp file, fsync, rename), 0600.
+    """Write ``blob`` as ``archive/name`` atomically (temp file, fsync, rename), 0600, at
+    paths checked by :mod:`leon.paths` (``name`` must be an archive name).
     ``sync=False`` leaves the directory's fsync to the caller (one per batch)."""
-    directory = make_private_dir(paths.archive)
-    final = directory / name
-    tmp = directory / f"{TMP_PREFIX}{name}{TMP_SUFFIX}"
-    fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+    final = paths.archive_file(name)
+    tmp_name = f"{TMP_PREFIX}{name}{TMP_SUFFIX}"
+    fd = open_private_file(paths.home, "archive", tmp_name)
+    tmp = confine(paths.home, "archive", tmp_name)
     try:
         try:
             view = memoryview(blob)
@@ -222,7 +251,7 @@ def store_archive(paths: Paths, name: str, blob: bytes, sync: bool = True) -> Pa
         tmp.unlink(missing_ok=True)
         raise
     if sync:
-        sync_dir(directory)
+        sync_dir(final.parent)
     return final
 
 
@@ -232,15 +261,24 @@ def write_archive(paths: Paths, name: str, data: dict[str, Any], sync: bool = Tr
 
 
 def read_archive(path: Path) -> dict[str, Any]:
-    """Raises ValueError when the file is not a leon archive."""
+    """The archive at ``path``, checked (:func:`~leon.lifecycle.archive_schema.validate_archive`).
+    Decompressed at most :data:`~leon.store.export_schema.MAX_BYTES` (a small file that
+    inflates to gigabytes — a gzip bomb — stops there). Raises ValueError
+    (:class:`~leon.store.validate.Invalid`) with one line when it is not a leon archive."""
     try:
         with gzip.open(path, "rb") as fh:
-            data = json.loads(fh.read().decode("utf-8"))
-    except (OSError, EOFError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not a leon archive ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != ARCHIVE_FORMAT:
-        raise ValueError(f"{path}: not a leon archive (format {data.get('format')!r})"
-                         if isinstance(data, dict) else f"{path}: not a leon archive")
+            raw = fh.read(MAX_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise Invalid("", f"{path}: not a leon archive (not gzip: "
+                          f"{getattr(exc, 'strerror', None) or exc})") from None
+    if len(raw) > MAX_BYTES:
+        raise Invalid("", f"{path}: not restored: it decompresses to more than "
+                          f"{MAX_BYTES // 2**20} MiB")
+    try:
+        data = load_json(raw, MAX_BYTES, "the archive")
+        validate_archive(data)
+    except Invalid as exc:
+        raise exc.within(f"{path}: not restored: ") from None
     return data
 
 
@@ -249,7 +287,7 @@ def list_archives(paths: Paths) -> list[Path]:
     if not paths.archive.is_dir():
         return []
     files = [p for p in paths.archive.iterdir()
-             if p.name.endswith(SUFFIX) and not p.name.startswith(TMP_PREFIX) and p.is_file()]
+             if is_valid("archive name", p.name) and not p.is_symlink() and p.is_file()]
     return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
 
 
@@ -272,59 +310,59 @@ def find_archive(paths: Paths, ref: str) -> Path:
 
 
 async def restore_archive(stores: Stores, paths: Paths, path: Path) -> str:
-    """Import an archive; returns the thread id (a new one when the old id is taken)."""
+    """Import an archive; returns the thread id (a new one when the old id is taken).
+    The archive is checked in full first; then the rows go in as one transaction, and the
+    spill files are written (into the thread's own spill directory, by name) before it
+    commits — a failure leaves neither rows nor files."""
     data = read_archive(path)
-    export = data["thread"]
     leon = stores.leon
-    tid = await import_json(leon, export)
-    # import_json keeps the order of rows when it has to give them new ids, so old ids
-    # map to new ones by position.
-    new_msgs = [r["id"] for r in await leon.db.fetchall(
-        "SELECT id FROM messages WHERE thread_id = ? ORDER BY id", (tid,))]
-    new_ckpts = [r["id"] for r in await leon.db.fetchall(
-        "SELECT id FROM checkpoints WHERE thread_id = ? ORDER BY id", (tid,))]
-    msg_map = dict(zip([m["id"] for m in export.get("messages", [])], new_msgs, strict=False))
-    ckpt_map = dict(zip([c["id"] for c in export.get("checkpoints", [])], new_ckpts,
-                        strict=False))
     now = time.time()
-    spill_dir = paths.spill_dir(tid)
-    async with leon.db.transaction() as conn:
-        for digest, blob in data.get("blobs", {}).items():
-            raw = base64.b64decode(blob["data"])
+    made: list[Path] = []
+    try:
+        async with leon.db.transaction() as conn:
+            tid, ids = await insert_export(conn, data["thread"])
+            msg_map, ckpt_map = ids["messages"], ids["checkpoints"]
+            for digest, blob in data["blobs"].items():
+                raw = base64.b64decode(blob["data"])
+                await conn.execute(
+                    "INSERT OR IGNORE INTO blobs (hash, kind, size, data, created_at)"
+                    " VALUES (?,?,?,?,?)", (digest, blob["kind"], len(raw), raw, now))
+            # A restored thread starts its retention window again (else the next gc would
+            # delete it at once).
             await conn.execute(
-                "INSERT OR IGNORE INTO blobs (hash, kind, size, data, created_at)"
-                " VALUES (?,?,?,?,?)", (digest, blob["kind"], len(raw), raw, now))
-        # A restored thread starts its retention window again (else the next gc would
-        # delete it at once).
-        await conn.execute(
-            "UPDATE threads SET updated_at = ?, completed_at = CASE WHEN completed_at IS NULL"
-            " THEN NULL ELSE ? END WHERE id = ?", (now, now, tid))
-        if data.get("skills_hash"):
-            await conn.execute("UPDATE threads SET skills_hash = ? WHERE id = ?",
-                               (data["skills_hash"], tid))
-        for op in data.get("file_ops", []):
+                "UPDATE threads SET updated_at = ?, completed_at = CASE WHEN completed_at IS"
+                " NULL THEN NULL ELSE ? END, skills_hash = ? WHERE id = ?",
+                (now, now, data["skills_hash"], tid))
+            for op in data["file_ops"]:
+                await conn.execute(
+                    "INSERT INTO file_ops (thread_id, checkpoint_id, path, before_hash,"
+                    " after_hash, kind, tool, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                    (tid, ckpt_map.get(op["checkpoint_id"]), op["path"], op["before_hash"],
+                     op["after_hash"], op["kind"], op["tool"], op["created_at"]))
+            for s in data["spills"]:
+                name = spill_name_of(s)
+                target = paths.spill_file(tid, name)
+                await conn.execute(
+                    "INSERT INTO spills (thread_id, message_id, tool_use_id, tool_name, path,"
+                    " bytes, chars, lines, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (tid, msg_map.get(s["message_id"]), s["tool_use_id"], s["tool_name"],
+                     str(target), s["bytes"], s["chars"], s["lines"], s["created_at"]))
+                if s["content"] is not None:
+                    made.append(target)
+                    await asyncio.to_thread(_write_spill_file, paths, tid, name, s["content"])
             await conn.execute(
-                "INSERT INTO file_ops (thread_id, checkpoint_id, path, before_hash, after_hash,"
-                " kind, tool, created_at) VALUES (?,?,?,?,?,?,?,?)",
-                (tid, ckpt_map.get(op["checkpoint_id"]), op["path"], op["before_hash"],
-                 op["after_hash"], op["kind"], op["tool"], op["created_at"]))
-        for s in data.get("spills", []):
-            target = Path(s["path"])
-            if s.get("content") is not None:
-                target = spill_dir / Path(s["path"]).name
-            await conn.execute(
-                "INSERT INTO spills (thread_id, message_id, tool_use_id, tool_name, path, bytes,"
-                " chars, lines, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                (tid, msg_map.get(s["message_id"]), s["tool_use_id"], s["tool_name"],
-                 str(target), s["bytes"], s["chars"], s["lines"], s["created_at"]))
-    spilled = [s for s in data.get("spills", []) if s.get("content") is not None]
-    if spilled:
-        make_private_dir(spill_dir)
-        for s in spilled:
-            target = spill_dir / Path(s["path"]).name
-            fd = os.open(target, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(s["content"])
-    await leon.add_event(tid, "restore", {"archive": str(path), "reason": data.get("reason"),
-                                          "archived_at": data.get("archived_at")})
+                "INSERT INTO events (thread_id, kind, data, created_at) VALUES (?,?,?,?)",
+                (tid, "restore", json.dumps({"archive": str(path), "reason": data["reason"],
+                                             "archived_at": data["archived_at"]}), now))
+    except BaseException:
+        for target in made:  # the rows are rolled back: so are the files
+            with contextlib.suppress(OSError, PathError):
+                remove_file(paths.cache, "spill", target.parent.name, target.name)
+        raise
     return tid
+
+
+def _write_spill_file(paths: Paths, thread_id: str, name: str, content: str) -> None:
+    fd = open_private_file(paths.cache, "spill", thread_id, name)
+    with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as fh:
+        fh.write(content)

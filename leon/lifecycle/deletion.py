@@ -25,8 +25,8 @@ tests kill a real process mid-way with it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-import shutil
 import signal
 import time
 from dataclasses import asdict, dataclass
@@ -39,7 +39,7 @@ from leon.lifecycle.archive import (
     store_archive,
     sync_dir,
 )
-from leon.paths import Paths
+from leon.paths import PathError, Paths, is_valid, remove_tree, same_path
 from leon.store import NotFound, Stores
 from leon.store.models import Thread
 
@@ -69,18 +69,21 @@ class Removed:
         return asdict(self)
 
 
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        return path.resolve().is_relative_to(root.resolve()) and \
-            path.resolve() != root.resolve()
-    except OSError:
-        return False
+def _remove_sandbox_dir(paths: Paths, stored: str) -> None:
+    """Remove a sandbox directory a row names, only if it is ``LEON_CACHE/sandboxes/NAME``
+    (checked by :func:`leon.paths.remove_tree`): a row could name anything."""
+    path = Path(stored)
+    if same_path(path.parent, paths.sandboxes):
+        with contextlib.suppress(PathError):
+            remove_tree(paths.cache, "sandboxes", path.name)
 
 
-def _rmtree_under(path: Path, root: Path) -> None:
-    """Remove ``path`` only if it lies below ``root`` (a row could name anything)."""
-    if path.exists() and _inside(path, root):
-        shutil.rmtree(path, ignore_errors=True)
+def _remove_spill_dir(paths: Paths, thread_id: str) -> None:
+    """Remove a thread's spill directory. A thread id leon did not make (a row from an
+    import before ids were checked) names no directory of leon's: nothing to remove."""
+    if is_valid("thread id", thread_id):
+        with contextlib.suppress(PathError):
+            remove_tree(paths.cache, "spill", thread_id)
 
 
 async def delete_thread(stores: Stores, paths: Paths, thread: Thread, reason: str, *,
@@ -165,7 +168,7 @@ async def finish_deletions(stores: Stores, paths: Paths, items: list[tuple[str, 
         rows = await sandbox.fetchall(f"SELECT path FROM sandboxes WHERE thread_id IN ({marks})",
                                       ids)
         for r in rows:
-            await asyncio.to_thread(_rmtree_under, Path(r["path"]), paths.sandboxes)
+            await asyncio.to_thread(_remove_sandbox_dir, paths, r["path"])
         # leases, lease_events and commands go with their sandbox (ON DELETE CASCADE)
         await sandbox.execute(f"DELETE FROM sandboxes WHERE thread_id IN ({marks})", ids)
         _crash_point("sandbox")
@@ -181,7 +184,7 @@ async def finish_deletions(stores: Stores, paths: Paths, items: list[tuple[str, 
                 " WHERE m.chat_id = chat_messages.chat_id)", ids)
         _crash_point("chat")
         for tid in ids:
-            await asyncio.to_thread(_rmtree_under, paths.spill_dir(tid), paths.spill)
+            await asyncio.to_thread(_remove_spill_dir, paths, tid)
         _crash_point("spill")
         async with stores.leon.db.transaction() as conn:
             await conn.execute(f"DELETE FROM threads WHERE id IN ({marks})", ids)

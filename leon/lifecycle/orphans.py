@@ -14,15 +14,15 @@ and one ``orphans`` event — never a warning per file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from leon.lifecycle.archive import TMP_PREFIX, TMP_SUFFIX
-from leon.paths import Paths
+from leon.paths import PathError, Paths, remove_tree
 from leon.store import Stores
 
 MIN_AGE = 60.0  # seconds an entry must be untouched before it counts as an orphan
@@ -72,10 +72,10 @@ def _human(n: int) -> str:
 
 
 def _size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
+    if not path.is_dir() or path.is_symlink():
+        return path.lstat().st_size
     total = 0
-    for dirpath, _, names in os.walk(path):
+    for dirpath, _, names in os.walk(path):  # never into symlinked directories
         for name in names:
             try:
                 total += os.lstat(os.path.join(dirpath, name)).st_size
@@ -91,33 +91,48 @@ def _old(path: Path, now: float) -> bool:
         return False
 
 
-def _scan(paths: Paths, live: set[str], recorded: set[str], now: float) -> list[tuple[str, Path]]:
-    """Orphan candidates, without touching anything: ``(kind, path)``."""
-    found: list[tuple[str, Path]] = []
-    if paths.spill.is_dir():
+# An orphan: its kind, the root it lies under ("cache" or "home") and the names below it.
+Orphan = tuple[str, str, tuple[str, ...]]
+
+
+def _scan(paths: Paths, live: set[str], recorded: set[tuple[str, str]],
+          now: float) -> list[Orphan]:
+    """Orphan candidates, without touching anything. Nothing behind a symlink is looked
+    at: ``spill`` itself, a thread's directory or an archive directory that is a link is
+    not leon's (a symlinked file in a live thread's directory is an orphan: the link goes,
+    never its target)."""
+    found: list[Orphan] = []
+    if paths.spill.is_dir() and not paths.spill.is_symlink():
         for entry in sorted(paths.spill.iterdir()):
             if entry.is_symlink():
                 continue
             if entry.is_dir():
                 if entry.name not in live:
                     if _old(entry, now):
-                        found.append(("spill_dir", entry))
+                        found.append(("spill_dir", "cache", ("spill", entry.name)))
                     continue
                 for f in sorted(entry.iterdir()):
-                    if f.is_file() and str(f) not in recorded and _old(f, now):
-                        found.append(("spill_file", f))
-    if paths.archive.is_dir():
+                    if (f.is_symlink() or f.is_file()) and (entry.name, f.name) not in recorded \
+                            and _old(f, now):
+                        found.append(("spill_file", "cache", ("spill", entry.name, f.name)))
+    if paths.archive.is_dir() and not paths.archive.is_symlink():
         for f in paths.archive.iterdir():
             if f.name.startswith(TMP_PREFIX) and f.name.endswith(TMP_SUFFIX) and _old(f, now):
-                found.append(("archive_tmp", f))
+                found.append(("archive_tmp", "home", ("archive", f.name)))
     return found
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
+def _measure_and_remove(root: Path, parts: tuple[str, ...], dry_run: bool) -> int:
+    """The orphan's size; then (unless ``dry_run``) delete it through
+    :func:`leon.paths.remove_tree` (checked, links never followed) — one it refuses is
+    left alone. One worker-thread hop for both: the startup budget is small."""
+    size = 0
+    with contextlib.suppress(OSError):
+        size = _size(root.joinpath(*parts))
+    if not dry_run:
+        with contextlib.suppress(PathError, OSError):
+            remove_tree(root, *parts)
+    return size
 
 
 async def sweep(stores: Stores, paths: Paths, *, budget: float | None = None,
@@ -131,20 +146,21 @@ async def sweep(stores: Stores, paths: Paths, *, budget: float | None = None,
     report = OrphanReport(dry_run=dry_run)
     live = {r["id"] for r in await stores.leon.db.fetchall(
         "SELECT id FROM threads WHERE id NOT IN (SELECT thread_id FROM deletions)")}
-    recorded = {r["path"] for r in await stores.leon.db.fetchall("SELECT path FROM spills")}
+    # A row names its file; only the (thread, file name) pair counts (leon.paths).
+    recorded = {(r["thread_id"], Path(r["path"]).name) for r in await stores.leon.db.fetchall(
+        "SELECT thread_id, path FROM spills")}
     found = await asyncio.to_thread(_scan, paths, live, recorded, time.time())
-    for i, (kind, path) in enumerate(found):
+    for i, (kind, where, parts) in enumerate(found):
         if i and deadline is not None and time.monotonic() > deadline:
             report.left_for_later += len(found) - i
             break
-        report.bytes += await asyncio.to_thread(_size, path)
-        if not dry_run:
-            await asyncio.to_thread(_remove, path)
+        root = paths.cache if where == "cache" else paths.home
+        report.bytes += await asyncio.to_thread(_measure_and_remove, root, parts, dry_run)
         attr = {"spill_dir": "spill_dirs", "spill_file": "spill_files",
                 "archive_tmp": "archive_tmp"}[kind]
         setattr(report, attr, getattr(report, attr) + 1)
         if len(report.examples) < 5:
-            report.examples.append(str(path))
+            report.examples.append(str(root.joinpath(*parts)))
     remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
     sandboxes = await collect_garbage(stores.leon, stores.sandbox, paths, budget=remaining,
                                       dry_run=dry_run)

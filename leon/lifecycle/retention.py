@@ -37,7 +37,7 @@ from leon.config import Settings
 from leon.lifecycle.archive import list_archives
 from leon.lifecycle.deletion import Removed, delete_threads, finish_pending
 from leon.lifecycle.keys import parse_duration
-from leon.paths import Paths
+from leon.paths import Paths, remove_file
 from leon.store import Stores
 from leon.store.db import BaseStore
 from leon.store.models import EPHEMERAL_KINDS, Thread
@@ -413,7 +413,7 @@ async def run_gc(stores: Stores, paths: Paths, settings: Settings, *, dry_run: b
         report.chats_removed = len(ids)
     # counted after this run's own archives are written
     for a, _ in await asyncio.to_thread(archives_over_cap, paths, settings):
-        a.unlink(missing_ok=True)
+        remove_file(paths.home, "archive", a.name)  # checked: leon.paths
         report.archives_removed.append(a.name)
     # blobs only the deleted threads referenced are unused now: count them again
     unused = (time.time() - BLOB_GRACE, *BLOB_KINDS)

@@ -97,7 +97,7 @@ class ContextManager:
     BREAKER = 3  # failed automatic compactions in a row before they stop
 
     def __init__(self, store: Any, thread_id: str, settings: Any, model: str, *,
-                 spill_dir: Path | None = None, notify: Notify | None = None):
+                 spill_root: Path | None = None, notify: Notify | None = None):
         self.store = store
         self.thread_id = thread_id
         self.settings = settings
@@ -106,7 +106,7 @@ class ContextManager:
         self.tokens = TokenCache()
         self._assembler = Assembler()
         self._walked: _Walk | None = None
-        self.spills = Spiller(store, thread_id, spill_dir, self._event)
+        self.spills = Spiller(store, thread_id, spill_root, self._event)
         self._decided: set[str] = set()                     # tool_use_ids pruned so far
         self._signature: Any = None                         # settings they were pruned under
         self._calibrations: dict[str, Calibration] = {}

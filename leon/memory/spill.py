@@ -1,9 +1,9 @@
 """Spill: tool output too large for the context goes to a file; the model gets a preview
 (head and tail), the full size, the path and a one-line hint to read it back.
 
-Files live in the thread's spill directory (0700), one per tool call, 0600. The read
-tools may read that directory, so the model can follow the pointer with ``read_file``
-(offset/limit) or ``grep``.
+Files live in the thread's spill directory (0700), one per tool call, 0600, at paths made
+and checked by :mod:`leon.paths`. The read tools may read that directory, so the model can
+follow the pointer with ``read_file`` (offset/limit) or ``grep``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from leon.paths import make_private_dir
+from leon.paths import check, confine, open_private_file
 
 PREVIEW_HEAD = 1500
 PREVIEW_TAIL = 500
@@ -24,16 +24,19 @@ def spill_name(tool_use_id: str) -> str:
     return f"{safe[:120]}.txt"
 
 
-def write_spill(directory: Path, tool_use_id: str, output: str) -> Path:
-    """Write ``output`` to the spill directory, private to the user; return the path."""
-    make_private_dir(directory)
-    path = directory / spill_name(tool_use_id)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+def write_spill(spill_root: Path, thread_id: str, tool_use_id: str, output: str) -> Path:
+    """Write ``output`` to the thread's directory below ``spill_root`` (``Paths.spill``),
+    private to the user; return the path. Every component is checked first
+    (:mod:`leon.paths`): a thread id that is not leon's, or a symlinked directory on the
+    way, raises :class:`~leon.paths.PathError` and nothing is written."""
+    name = spill_name(tool_use_id)
+    anchor = (spill_root.name, check("thread id", thread_id))
+    path = confine(spill_root.parent, *anchor, check("spill name", name))
+    tmp_name = f"{name[:-len('.txt')]}.tmp"
+    fd = open_private_file(spill_root.parent, *anchor, tmp_name)
     with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as fh:
         fh.write(output)
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
+    os.replace(confine(spill_root.parent, *anchor, tmp_name), path)
     return path
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from leon.memory import prune as pr
 from leon.memory import spill as sp
+from leon.paths import PathError
 
 Event = Callable[[str, dict[str, Any]], Awaitable[None]]
 
@@ -18,10 +19,10 @@ Event = Callable[[str, dict[str, Any]], Awaitable[None]]
 class Spiller:
     """The spill files of one thread."""
 
-    def __init__(self, store: Any, thread_id: str, directory: Path | None, event: Event):
+    def __init__(self, store: Any, thread_id: str, spill_root: Path | None, event: Event):
         self.store = store
         self.thread_id = thread_id
-        self.directory = directory
+        self.spill_root = spill_root  # Paths.spill; None: nothing is spilled
         self.event = event
         self.files: dict[str, tuple[str, int]] = {}     # tool_use_id -> (path, full chars)
         self._unlinked: dict[str, int] = {}             # tool_use_id -> spill id
@@ -34,15 +35,24 @@ class Spiller:
                              threshold: int) -> str:
         """``output``, or a preview pointing at the file it was saved to when it is
         longer than ``threshold`` characters."""
-        if len(output) <= threshold or self.directory is None:
+        if len(output) <= threshold or self.spill_root is None:
             return output
-        await self.spill(tool_use_id, tool_name, output)
+        if not await self.spill(tool_use_id, tool_name, output):
+            return output
         return sp.preview(output, self.files[tool_use_id][0])
 
     async def spill(self, tool_use_id: str, tool_name: str, output: str,
-                    message_id: int | None = None) -> None:
-        assert self.directory is not None
-        path = await asyncio.to_thread(sp.write_spill, self.directory, tool_use_id, output)
+                    message_id: int | None = None) -> bool:
+        """Save ``output`` to a file and record it; False when the path was refused (a
+        symlink planted in the spill directory, a thread id leon did not make): the
+        output then stays whole in the context, and an ``error`` event says why."""
+        assert self.spill_root is not None
+        try:
+            path = await asyncio.to_thread(sp.write_spill, self.spill_root, self.thread_id,
+                                           tool_use_id, output)
+        except PathError as exc:
+            await self.event("error", {"where": "spill", "error": str(exc)})
+            return False
         data = {"tool_use_id": tool_use_id, "tool": tool_name, "path": str(path),
                 "bytes": len(output.encode("utf-8", "replace")), "chars": len(output),
                 "lines": sp.line_count(output)}
@@ -53,11 +63,12 @@ class Spiller:
         if message_id is None:
             self._unlinked[tool_use_id] = rec.id
         await self.event("spill", data)
+        return True
 
     async def ensure(self, branch: list[Any], hard_clear_threshold: int) -> None:
         """Results longer than the clear threshold that were stored whole (before the
         thresholds were lowered) are spilled now, so their placeholder names a file."""
-        if self.directory is None:
+        if self.spill_root is None:
             return
         for m in branch:
             if m.role != "user" or not isinstance(m.content, list) or m.pinned:
@@ -68,7 +79,8 @@ class Spiller:
                 content = b.get("content")
                 if isinstance(content, str) and len(content) > hard_clear_threshold \
                         and not pr.is_pruned(content):
-                    await self.spill(str(b.get("tool_use_id")), "", content, m.id)
+                    if not await self.spill(str(b.get("tool_use_id")), "", content, m.id):
+                        return
 
     async def link(self, branch: list[Any]) -> None:
         """Record which stored message holds each new spilled result."""

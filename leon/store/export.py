@@ -1,16 +1,23 @@
 """Export a thread (markdown of the active branch, or JSON of the whole tree) and import
 a JSON export back exactly: same ids when they are free, same branches, checkpoints,
-summaries and head pointer."""
+summaries and head pointer. An export is outside input: it is checked against
+:mod:`leon.store.export_schema` before anything is written."""
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import sys
 from typing import Any
 
+from leon.store.export_schema import EXPORT_FORMAT, MAX_BYTES, REFS, validate_export
 from leon.store.leon_store import LeonStore, NotFound
 from leon.store.models import Message
+from leon.store.validate import Invalid, load_json
 
-EXPORT_FORMAT = "leon-thread/1"
+__all__ = ["EXPORT_FORMAT", "export_json", "export_markdown", "import_json", "insert_export",
+           "load_export", "read_export"]
 
 _THREAD_COLS = ("id", "title", "kind", "status", "parent_id", "name", "day", "agent", "model",
                 "system_hash", "tools_hash", "head_checkpoint_id", "message_count",
@@ -58,82 +65,125 @@ async def export_json(store: LeonStore, thread_id: str) -> dict[str, Any]:
     return out
 
 
+def load_export(raw: bytes) -> dict[str, Any]:
+    """An export file's bytes (at most :data:`~leon.store.export_schema.MAX_BYTES`) as a
+    checked export. Raises :class:`~leon.store.validate.Invalid` with one line."""
+    data = load_json(raw, MAX_BYTES, "the file")
+    validate_export(data)
+    return data
+
+
+def read_export(source: str) -> dict[str, Any]:
+    """:func:`load_export` of a file, or of stdin for ``-``; reads at most one byte more
+    than the cap, so a huge file is refused without being read whole. Raises
+    :class:`~leon.store.validate.Invalid` or :class:`OSError`."""
+    if source == "-":
+        return load_export(sys.stdin.buffer.read(MAX_BYTES + 1))
+    with open(source, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size > MAX_BYTES:  # a regular file: refused unread
+            raise Invalid("", f"the file is larger than {MAX_BYTES // 2**20} MiB")
+        return load_export(fh.read(MAX_BYTES + 1))
+
+
 async def import_json(store: LeonStore, data: dict[str, Any]) -> str:
     """Restore an export. Every id that is still free is kept (the thread's id, and each
     table's row ids), so an export → delete → import round trip gives back the very same
-    rows; where ids are taken, that table's rows get new ids with the same structure.
+    rows; where ids are taken, that table's rows get new ids with the same structure, and
+    a thread id that is taken gets a new one (never a merge into the existing thread).
+    The export is checked first (:func:`~leon.store.export_schema.validate_export`):
+    anything else raises :class:`~leon.store.validate.Invalid` and nothing is written.
     Returns the thread id."""
-    if data.get("format") != EXPORT_FORMAT:
-        raise ValueError(f"not a leon thread export (format {data.get('format')!r})")
-    thread = dict(data["thread"])
-    remap = {table: await _ids_taken(store, table, data) for table in _TABLES}
-    ids: dict[str, dict[int, int]] = {t: {} for t in _TABLES}
+    validate_export(data)
     async with store.db.transaction() as conn:
-        cur = await conn.execute("SELECT 1 FROM threads WHERE id = ?", (thread["id"],))
-        if await cur.fetchone():
-            import secrets
-
-            thread["id"] = secrets.token_hex(5)
-        if thread.get("name"):
-            cur = await conn.execute("SELECT 1 FROM threads WHERE name = ?", (thread["name"],))
-            if await cur.fetchone():
-                thread["name"] = f"{thread['name']}-restored-{thread['id'][:4]}"
-        tid = thread["id"]
-        head = thread.pop("head_checkpoint_id")
-        cols = [c for c in _THREAD_COLS if c != "head_checkpoint_id"]
-        await conn.execute(
-            f"INSERT INTO threads ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-            [thread[c] for c in cols],
-        )
-        for digest, blob in data.get("blobs", {}).items():
-            raw = blob["data"].encode()
-            await conn.execute(
-                "INSERT OR IGNORE INTO blobs (hash, kind, size, data, created_at)"
-                " VALUES (?,?,?,?,?)", (digest, blob["kind"], len(raw), raw, thread["created_at"]),
-            )
-        ref = {  # columns that point at rows of another table
-            "messages": {"parent_id": "messages"},
-            "summaries": {"upto_message_id": "messages", "previous_id": "summaries"},
-            "checkpoints": {"parent_id": "checkpoints", "message_id": "messages",
-                            "summary_id": "summaries"},
-        }
-        for table in ("messages", "summaries", "checkpoints", "events", "usage"):
-            cols = _TABLES[table]
-            for r in data.get(table, []):
-                values = dict(r)
-                for col, target in ref.get(table, {}).items():
-                    if values.get(col) is not None:
-                        values[col] = ids[target].get(values[col], values[col])
-                old_id = values.pop("id")
-                ins_cols = [c for c in cols if c != "id"]
-                for c, default in _ADDED_COLS.get(table, {}).items():
-                    values.setdefault(c, default)  # an export from before the column
-                params = [json.dumps(values[c], ensure_ascii=False, separators=(",", ":"))
-                          if c in _JSON_COLS else values.get(c) for c in ins_cols]
-                if not remap[table]:
-                    ins_cols = ["id", *ins_cols]
-                    params = [old_id, *params]
-                cur = await conn.execute(
-                    f"INSERT INTO {table} (thread_id, {', '.join(ins_cols)})"
-                    f" VALUES (?, {', '.join('?' * len(ins_cols))})",
-                    [tid, *params],
-                )
-                ids[table][old_id] = int(cur.lastrowid or 0) if remap[table] else old_id
-        if head is not None:
-            head = ids["checkpoints"].get(head, head)
-        await conn.execute("UPDATE threads SET head_checkpoint_id = ? WHERE id = ?", (head, tid))
+        tid, _ = await insert_export(conn, data)
     return tid
 
 
-async def _ids_taken(store: LeonStore, table: str, data: dict[str, Any]) -> bool:
+async def insert_export(conn: Any, data: dict[str, Any]) -> tuple[str, dict[str, dict[int, int]]]:
+    """Write a *checked* export inside the caller's transaction; returns the thread id and,
+    per table, each exported row id's id in the database."""
+    thread = dict(data["thread"])
+    thread["id"] = await _free_id(conn, thread["id"])
+    if thread.get("name"):
+        thread["name"] = await _free_name(conn, thread["name"], thread["id"])
+    if thread.get("parent_id") and not await _exists(conn, "threads", "id", thread["parent_id"]):
+        thread["parent_id"] = None  # the parent thread is not here (deleted, or elsewhere)
+    tid = thread["id"]
+    head = thread.pop("head_checkpoint_id")
+    cols = [c for c in _THREAD_COLS if c != "head_checkpoint_id"]
+    await conn.execute(
+        f"INSERT INTO threads ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+        [thread[c] for c in cols],
+    )
+    for digest, blob in data.get("blobs", {}).items():
+        raw = blob["data"].encode()
+        await conn.execute(
+            "INSERT OR IGNORE INTO blobs (hash, kind, size, data, created_at)"
+            " VALUES (?,?,?,?,?)", (digest, blob["kind"], len(raw), raw, thread["created_at"]),
+        )
+    ids: dict[str, dict[int, int]] = {t: {} for t in _TABLES}
+    for table in ("messages", "summaries", "checkpoints", "events", "usage"):
+        table_cols = _TABLES[table]
+        # In id order: a parent is always written before its children, so with new ids
+        # the order (and the store's "parents have smaller ids") is kept.
+        rows = sorted(data.get(table, []), key=lambda r: r["id"])
+        remap = await _ids_taken(conn, table, [r["id"] for r in rows])
+        for r in rows:
+            values = dict(r)
+            for col, target in REFS.get(table, {}).items():
+                if values.get(col) is not None:
+                    values[col] = ids[target][values[col]]
+            old_id = values.pop("id")
+            ins_cols = [c for c in table_cols if c != "id"]
+            for c, default in _ADDED_COLS.get(table, {}).items():
+                values.setdefault(c, default)  # an export from before the column
+            params = [json.dumps(values[c], ensure_ascii=False, separators=(",", ":"))
+                      if c in _JSON_COLS else values[c] for c in ins_cols]
+            if not remap:
+                ins_cols = ["id", *ins_cols]
+                params = [old_id, *params]
+            cur = await conn.execute(
+                f"INSERT INTO {table} (thread_id, {', '.join(ins_cols)})"
+                f" VALUES (?, {', '.join('?' * len(ins_cols))})",
+                [tid, *params],
+            )
+            ids[table][old_id] = int(cur.lastrowid or 0) if remap else old_id
+    if head is not None:
+        head = ids["checkpoints"][head]
+    await conn.execute("UPDATE threads SET head_checkpoint_id = ? WHERE id = ?", (head, tid))
+    return tid, ids
+
+
+async def _exists(conn: Any, table: str, col: str, value: Any) -> bool:
+    cur = await conn.execute(f"SELECT 1 FROM {table} WHERE {col} = ? LIMIT 1", (value,))
+    return await cur.fetchone() is not None
+
+
+async def _free_id(conn: Any, wanted: str) -> str:
+    """``wanted`` if no thread has it, else a new id as leon makes them."""
+    tid = wanted
+    while await _exists(conn, "threads", "id", tid):
+        tid = secrets.token_hex(5)
+    return tid
+
+
+async def _free_name(conn: Any, wanted: str, tid: str) -> str:
+    """``wanted`` if no thread has that name, else ``wanted-restored-xxxx`` (free)."""
+    name, n = wanted, 0
+    while await _exists(conn, "threads", "name", name):
+        n += 1
+        name = f"{wanted}-restored-{tid[:4]}" + (f"-{n}" if n > 1 else "")
+    return name
+
+
+async def _ids_taken(conn: Any, table: str, ids: list[int]) -> bool:
     """Whether any of the export's row ids for ``table`` is used by another row now."""
-    ids = [r["id"] for r in data.get(table, [])]
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]
-        taken = await store.db.fetchone(
+        cur = await conn.execute(
             f"SELECT 1 FROM {table} WHERE id IN ({','.join('?' * len(chunk))}) LIMIT 1", chunk
         )
-        if taken:
+        if await cur.fetchone():
             return True
     return False
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import aiosqlite
 
+from leon.paths import check
 from leon.store.db import BaseStore
 from leon.store.models import (
     THREAD_KINDS,
@@ -96,7 +97,8 @@ class LeonStore(BaseStore):
         if kind not in THREAD_KINDS:
             raise ValueError(f"thread kind must be one of {', '.join(THREAD_KINDS)}")
         now = time.time()
-        tid = thread_id or secrets.token_hex(5)
+        # Thread ids become directory names (spill, sandbox, archive): only leon's format.
+        tid = check("thread id", thread_id) if thread_id is not None else secrets.token_hex(5)
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO threads (id, title, kind, parent_id, name, day, agent, model,"

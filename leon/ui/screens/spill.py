@@ -23,7 +23,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from leon.paths import Paths
+from leon.paths import PathError, Paths, confine, same_path
 from leon.store.leon_store import LeonStore
 from leon.ui.pane_keys import pane_bindings
 from leon.ui.screens.spill_view import SpillView, clean_text
@@ -69,7 +69,7 @@ async def list_spills(store: LeonStore, paths: Paths, thread_id: str) -> list[Sp
         if root.is_dir():
             for p in root.rglob("*"):
                 try:
-                    if not p.is_file():
+                    if p.is_symlink() or not p.is_file():  # a link is not leon's: not read
                         continue
                     st = p.stat()
                 except OSError:
@@ -112,6 +112,20 @@ def run_pager(app: App[Any], path: Path) -> str | None:
     return None
 
 
+def own_spill_file(paths: Paths, thread_id: str, path: str | None) -> Path | None:
+    """``path`` if it names a file directly in this thread's spill directory, checked by
+    :mod:`leon.paths`; else None. (It may come from a tool output in the transcript —
+    outside input in an imported thread — which can name anything.)"""
+    if not path:
+        return None
+    p = Path(path).expanduser()
+    try:
+        mine = confine(paths.cache, "spill", paths.spill_dir(thread_id).name, p.name)
+    except PathError:
+        return None
+    return p if same_path(p, mine) else None
+
+
 def read_spill(path: Path) -> tuple[str, bool]:
     """The file's text (undecodable bytes replaced) and whether it was cut at MAX_BYTES."""
     with open(path, "rb") as fh:
@@ -132,7 +146,7 @@ class SpillScreen(ModalScreen[None]):
         self.store = store
         self.paths = paths
         self.thread_id = thread_id
-        self.preselect = Path(path).expanduser() if path else None
+        self.preselect = own_spill_file(paths, thread_id, path)
         self.files: list[SpillFile] = []
         self.shown: SpillFile | None = None
         self.language: str = "text"
