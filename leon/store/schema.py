@@ -241,6 +241,12 @@ LEON_MIGRATIONS: list[str] = [
     """
     CREATE INDEX messages_id_thread ON messages(id, thread_id);
     """,
+    # The workspace each file change was confined to, so `leon rollback --files` confines
+    # the restore to the same root (leon/agent/filehistory.py). NULL for older rows and
+    # imported ones: the restore then uses the workspace it is given (cwd or --workspace).
+    """
+    ALTER TABLE file_ops ADD COLUMN workspace TEXT;
+    """,
 ]
 
 SANDBOX_MIGRATIONS: list[str] = [
