@@ -161,6 +161,18 @@ def test_symlinked_parent_is_refused_instead_of_overwriting_outside_with_force(r
     assert (rig.victim / "guide.md").read_text() == "the victim's guide\n"
 
 
+def test_a_link_target_with_escape_sequences_is_printed_inert(rig, tmp_path):
+    evil = tmp_path / "evil\x1b]0;owned\x07\x1b[2J"
+    evil.mkdir()
+    rig.write(("docs/guide.md", "leon's guide\n"))
+    (rig.ws / "docs").rename(rig.ws / "docs.moved")
+    os.symlink(evil, rig.ws / "docs")
+    out = rig.rollback(rig.first(), "--files", "--force")
+    refused_cleanly(out, "'docs' is a symlink to", "evil\\x1b]0;owned\\x07\\x1b[2J")
+    assert "\x1b" not in out.stderr and "\x07" not in out.stderr
+    assert os.listdir(evil) == []
+
+
 def test_symlinked_file_is_refused_and_its_target_untouched(rig):
     rig.write(("notes.txt", "leon's notes\n"))
     end = rig.head()
@@ -227,13 +239,15 @@ def test_rows_naming_paths_outside_the_workspace_are_refused(rig):
     current = victim_file.read_bytes()
     before = tree_hash(rig.victim)
     paths = [str(victim_file), f"{rig.ws}/../victim/keep.txt",
-             f"{rig.ws}/docs/../../victim/keep.txt", f"{rig.ws}/docs/../../victim"]
+             f"{rig.ws}/docs/../../victim/keep.txt", f"{rig.ws}/docs/../../victim",
+             f"{rig.victim}/\x1b]0;owned\x07\x1b[2J.txt"]
     for path in paths:
         for workspace in (str(rig.ws), None):
             for replacement in (b"attacker's bytes\n", None):  # overwrite, delete
                 op = _insert_op(rig, path, replacement, current, workspace, end)
                 out = rig.rollback(start, "--files", "--force")
                 refused_cleanly(out, "outside the workspace")
+                assert "\x1b" not in out.stderr and "\x07" not in out.stderr
                 assert tree_hash(rig.victim) == before, (path, workspace)
                 assert (rig.ws / "notes.txt").read_text() == "leon's notes\n"  # all or nothing
                 conn = rig.db()

@@ -104,11 +104,16 @@ def read_file(dir_fd: int, name: str) -> tuple[str, bytes | None]:
         if exc.errno in (errno.ENXIO, errno.EISDIR):  # a socket, a directory
             return OTHER, None
         raise
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             return OTHER, None
-        os.set_blocking(fh.fileno(), True)
-        return FILE, fh.read()
+        os.set_blocking(fd, True)
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return FILE, b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def replace_file(dir_fd: int, name: str, data: bytes) -> None:

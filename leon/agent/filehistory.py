@@ -52,10 +52,13 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def shown(path: str) -> str:
-    """``path`` for a message: as is, or quoted with escapes when it holds characters
-    that could drive the terminal."""
-    return path if path.isprintable() else repr(path)
+def shown(text: str) -> str:
+    """``text`` (a path, or a message quoting one) safe to print: every character that is
+    not printable (an escape sequence could drive the terminal) is written as its
+    Python escape."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass
@@ -199,8 +202,8 @@ def confine(path: str, workspace: str | None) -> tuple[str, str]:
     try:
         real_dir = resolve_path(ctx, os.path.dirname(path), write=True)
         resolve_path(ctx, path, write=True)  # a symlink at the file itself that leads out
-    except ToolError as exc:
-        raise _Refused(f"not restoring {shown(path)}: {exc}") from None
+    except ToolError as exc:  # it names the link and where it leads (which may be hostile)
+        raise _Refused(f"not restoring {shown(path)}: {shown(str(exc))}") from None
     return str(real_dir), name
 
 
