@@ -326,8 +326,8 @@ async def rollback_command(args: argparse.Namespace, stores: Stores, paths: Path
         if not await tool_commands.rollback_files(stores, thread.id, args.checkpoint, args.force,
                                                   workspace):
             return EXIT_FAILED
-    elif args.force:
-        err("--force only makes sense with --files")
+    elif args.force or getattr(args, "rollback_workspace", None):
+        err(f"{'--force' if args.force else '--workspace'} only makes sense with --files")
         return EXIT_USAGE
     target = await stores.leon.rollback(thread.id, args.checkpoint)
     print(f"{thread.id}: head moved to checkpoint {target.id} ({target.kind}); nothing was "
