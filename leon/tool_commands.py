@@ -195,7 +195,7 @@ async def rollback_files(stores: Any, thread_id: str, checkpoint_id: int, force:
         _err(f"{exc}; the conversation was not moved (the files listed above were restored)")
         return False
     if not plan.changes:
-        print(f"files: already as they were at checkpoint {checkpoint_id}")
+        print(f"files: nothing to restore for checkpoint {checkpoint_id}")
     for f in plan.changes:
         print(f"{f.action:<9} {shown(f.path)}")
     return True

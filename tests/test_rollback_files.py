@@ -305,7 +305,7 @@ def test_rollback_files_after_a_conversation_only_rollback(rig):
 
     again = rig.rollback(mid, "--files")
     assert again.returncode == 0
-    assert again.stdout.startswith(f"files: already as they were at checkpoint {mid}")
+    assert again.stdout.startswith(f"files: nothing to restore for checkpoint {mid}")
 
 
 def test_head_before_the_target_redoes_and_moves_forward(rig):
