@@ -76,9 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("thread")
     rb.add_argument("checkpoint", type=int)
     rb.add_argument("--files", action="store_true",
-                    help="also restore the files tools changed after the checkpoint")
+                    help="also restore the files tools changed to their content at the "
+                    "checkpoint")
     rb.add_argument("--force", action="store_true",
                     help="with --files: restore even files changed outside leon since")
+    rb.add_argument("--workspace", "-w", dest="rollback_workspace", type=Path,
+                    help="with --files: the workspace for changes that do not record theirs "
+                    "(default: .)")
     rf = sub.add_parser("rollforward", help="move a thread's head forward again after a rollback")
     rf.add_argument("thread")
 

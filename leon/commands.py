@@ -361,10 +361,14 @@ async def rollback_command(args: argparse.Namespace, stores: Stores, paths: Path
                            settings: Settings) -> int:
     thread = await stores.leon.find_thread(args.thread)
     if args.files:
-        if not await tool_commands.rollback_files(stores, thread.id, args.checkpoint, args.force):
+        # Rows that do not record their workspace (older, imported) are confined to this one.
+        workspace = (getattr(args, "rollback_workspace", None) or args.workspace
+                     or Path.cwd()).resolve()
+        if not await tool_commands.rollback_files(stores, thread.id, args.checkpoint, args.force,
+                                                  workspace):
             return EXIT_FAILED
-    elif args.force:
-        err("--force only makes sense with --files")
+    elif args.force or getattr(args, "rollback_workspace", None):
+        err(f"{'--force' if args.force else '--workspace'} only makes sense with --files")
         return EXIT_USAGE
     target = await stores.leon.rollback(thread.id, args.checkpoint)
     print(f"{thread.id}: head moved to checkpoint {target.id} ({target.kind}); nothing was "

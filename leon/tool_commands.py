@@ -7,6 +7,7 @@ import argparse
 import datetime as dt
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from leon.cli import EXIT_FAILED, EXIT_USAGE
@@ -157,26 +158,44 @@ async def inbox_command(args: argparse.Namespace, stores: Any, paths: Paths,
 
 
 # -- leon rollback --files -------------------------------------------------------------------
-async def rollback_files(stores: Any, thread_id: str, checkpoint_id: int, force: bool) -> bool:
-    """Restore the files; False (after saying why) when refused."""
-    from leon.agent.filehistory import FilesChanged, restore_files
+async def rollback_files(stores: Any, thread_id: str, checkpoint_id: int, force: bool,
+                         workspace: Path | None = None) -> bool:
+    """Restore the files to their content at the checkpoint and say, per file, what was
+    done; False (after saying why) when refused. ``workspace`` confines changes whose row
+    does not record the workspace they were made in."""
+    from leon.agent.filehistory import (
+        FilesChanged,
+        RestoreFailed,
+        RestoreRefused,
+        restore_files,
+        shown,
+    )
 
     try:
-        plan = await restore_files(stores.leon, thread_id, checkpoint_id, force=force)
+        plan = await restore_files(stores.leon, thread_id, checkpoint_id, force=force,
+                                   workspace=workspace)
+    except RestoreRefused as exc:
+        for reason in exc.plan.refused:
+            _err(reason)
+        print("Nothing was changed (neither files nor conversation); --force does not "
+              "override this.", file=sys.stderr)
+        return False
     except FilesChanged as exc:
         _err("not rolling back: these files were changed outside leon since its last change "
              "to them:")
         for f in exc.plan.conflicts:
-            print(f"  {f.path}", file=sys.stderr)
+            print(f"  {shown(f.path)}", file=sys.stderr)
         print("Nothing was changed. Re-run with --force to overwrite them (their current "
               "content is kept in leon.db), or without --files to roll back the conversation "
               "only.", file=sys.stderr)
         return False
-    except OSError as exc:
-        _err(f"could not restore files: {exc}")
+    except RestoreFailed as exc:
+        for f in exc.done:
+            print(f"{f.action:<9} {shown(f.path)}")
+        _err(f"{exc}; the conversation was not moved (the files listed above were restored)")
         return False
     if not plan.changes:
-        print("files: nothing to restore")
+        print(f"files: nothing to restore for checkpoint {checkpoint_id}")
     for f in plan.changes:
-        print(f"{f.action:<8} {f.path}")
+        print(f"{f.action:<9} {shown(f.path)}")
     return True

@@ -62,7 +62,7 @@ def test_run_yes_edits_runs_delegates_then_rollback_files(leon_paths, tmp_path):
     first = checkpoint_ids(env, thread)[0]
     back = leon(env, "rollback", thread, first, "--files")
     assert back.returncode == 0, back.stderr
-    assert f"restore  {notes}" in back.stdout
+    assert f"restored  {notes}" in back.stdout
     assert notes.read_text() == "alpha\nbeta\ngamma\n"
 
     # rolling forward by checkpoint, then a file changed outside leon blocks the rollback

@@ -69,7 +69,7 @@ async def test_task_runs_a_subagent_to_completion(stores, leon_paths, ws, fake_a
     assert [(o.kind, o.before_hash) for o in ops] == [("subagent", None)]
     first = (await stores.leon.checkpoints(parent.thread.id))[0].id
     plan = await parent.rollback(first, files=True)
-    assert [f.action for f in plan.changes] == ["delete"]
+    assert [f.action for f in plan.changes] == ["deleted"]
     assert not (ws / "report.txt").exists()
     await parent.close()
 

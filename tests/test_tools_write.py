@@ -208,7 +208,7 @@ async def test_edit_through_the_turn_loop_and_rollback_with_files(stores, leon_p
 
     # roll back to after the first turn: only the second edit is undone
     plan = await agent.rollback(after_first, files=True)
-    assert [(f.path.endswith("notes.txt"), f.action) for f in plan.changes] == [(True, "restore")]
+    assert [(f.path.endswith("notes.txt"), f.action) for f in plan.changes] == [(True, "restored")]
     assert (ws / "notes.txt").read_text() == "ALPHA\nbeta\ngamma\n"
     assert (ws / "made.txt").exists()
 

@@ -208,7 +208,7 @@ class ToolSession:
         before_hash = await self.state.put_content(before)
         after_hash = await self.state.put_content(after)
         op = await self.state.add_file_op(self.thread_id, str(path), before_hash, after_hash,
-                                          kind="tool", tool=tool)
+                                          kind="tool", tool=tool, workspace=str(self.workspace))
         self.pending_ops.append(op)
         if after_hash is not None:
             await self.state.record_read(self.thread_id, str(path), after_hash)

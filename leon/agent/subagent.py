@@ -118,5 +118,6 @@ async def _finish(parent: ToolSession, session: ToolSession, thread_id: str) -> 
     for path, before in first.items():
         if before != last[path]:
             op_id = await parent.state.add_file_op(parent.thread_id, path, before, last[path],
-                                                   kind="subagent", tool="task")
+                                                   kind="subagent", tool="task",
+                                                   workspace=str(parent.workspace))
             parent.pending_ops.append(op_id)

@@ -503,15 +503,18 @@ class Agent:
     async def rollback(self, checkpoint_id: int, *, files: bool = False,
                        force: bool = False) -> Any:
         """Move the head to ``checkpoint_id`` ("conversation only"). With ``files``, first
-        restore the files tools changed to their content there and return the
-        :class:`~leon.agent.filehistory.RestorePlan`; raises
+        restore the files tools changed to their content there (from wherever the head is)
+        and return the :class:`~leon.agent.filehistory.RestorePlan`; raises
         :class:`~leon.agent.filehistory.FilesChanged` (and moves nothing) when a file was
-        changed outside leon since, unless ``force``."""
+        changed outside leon since, unless ``force``, and
+        :class:`~leon.agent.filehistory.RestoreRefused` when a path leads out of its
+        workspace."""
         plan = None
         if files:
             from leon.agent.filehistory import restore_files
 
-            plan = await restore_files(self.store, self.thread.id, checkpoint_id, force=force)
+            plan = await restore_files(self.store, self.thread.id, checkpoint_id, force=force,
+                                       workspace=self.workspace)
         await self.store.rollback(self.thread.id, checkpoint_id)
         await self.load()
         return plan

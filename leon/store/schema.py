@@ -261,6 +261,12 @@ LEON_MIGRATIONS: list[str] = [
     """
     ALTER TABLE messages ADD COLUMN stop_reason TEXT;
     """,
+    # The workspace each file change was confined to, so `leon rollback --files` confines
+    # the restore to the same root (leon/agent/filehistory.py). NULL for older rows and
+    # imported ones: the restore then uses the workspace it is given (cwd or --workspace).
+    """
+    ALTER TABLE file_ops ADD COLUMN workspace TEXT;
+    """,
 ]
 
 SANDBOX_MIGRATIONS: list[str] = [

@@ -26,6 +26,7 @@ class FileOp:
     kind: str                 # tool | subagent | restore
     tool: str | None
     created_at: float
+    workspace: str | None = None  # the root the change was confined to (None: unknown)
 
 
 class ToolState:
@@ -55,12 +56,14 @@ class ToolState:
 
     async def add_file_op(self, thread_id: str, path: str, before_hash: str | None,
                           after_hash: str | None, *, kind: str = "tool", tool: str | None = None,
-                          checkpoint_id: int | None = None) -> int:
+                          checkpoint_id: int | None = None, workspace: str | None = None) -> int:
+        """Record one change of ``path`` (absolute) made inside ``workspace``."""
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 "INSERT INTO file_ops (thread_id, checkpoint_id, path, before_hash, after_hash,"
-                " kind, tool, created_at) VALUES (?,?,?,?,?,?,?,?)",
-                (thread_id, checkpoint_id, path, before_hash, after_hash, kind, tool, time.time()))
+                " kind, tool, created_at, workspace) VALUES (?,?,?,?,?,?,?,?,?)",
+                (thread_id, checkpoint_id, path, before_hash, after_hash, kind, tool, time.time(),
+                 workspace))
             return int(cur.lastrowid or 0)
 
     async def attach_file_ops(self, op_ids: Iterable[int], checkpoint_id: int) -> None:
@@ -75,7 +78,7 @@ class ToolState:
     async def file_ops(self, thread_id: str) -> list[FileOp]:
         rows = await self.db.fetchall(
             "SELECT id, thread_id, checkpoint_id, path, before_hash, after_hash, kind, tool,"
-            " created_at FROM file_ops WHERE thread_id = ? ORDER BY id", (thread_id,))
+            " created_at, workspace FROM file_ops WHERE thread_id = ? ORDER BY id", (thread_id,))
         return [FileOp(**{k: r[k] for k in r.keys()}) for r in rows]
 
     # -- permission grants -------------------------------------------------------------------
