@@ -216,3 +216,21 @@ async def test_permission_prompt_spells_hidden_characters_out(make_app):
         # what would have been hidden is visible, so the user knows what they allow
         flat = "".join(text.split())
         assert "echosafe\\x1b[2K\\rrm-rf~\\x9b2J" in flat
+
+
+async def test_prompt_recall_and_paste_are_drawn_inert(make_app, leon_paths):
+    from textual import events
+
+    await hostile_thread(leon_paths)
+    app = use_chunky(make_app(thread="evil"))
+    async with running(app) as pilot:
+        prompt = app.chat.prompt
+        prompt.focus()
+        await pilot.press("up")  # recalls the stored "plain question <escapes> end"
+        await wait_for(pilot, lambda: "plain question" in prompt.text, what="the recall")
+        assert_inert(app, "plain question", "end")
+        prompt.load_text("")
+        prompt.post_message(events.Paste(f"pasted {HOSTILE} text"))
+        await wait_for(pilot, lambda: "pasted" in prompt.text, what="the paste")
+        assert_inert(app, "pasted", "text")
+        assert not FORBIDDEN.search(prompt.text)
