@@ -127,6 +127,8 @@ class StreamCleaner:
 
     def feed(self, text: str) -> str:
         """The clean text that can be shown now."""
+        if not self._held and is_clean(text):
+            return text  # the usual fragment: nothing to clean, nothing to hold
         data = self._held + text if self._held else text
         if not data:
             return ""
