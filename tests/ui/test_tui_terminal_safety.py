@@ -51,8 +51,9 @@ def assert_inert(app: Any, *expected: str) -> str:
 
 
 class ChunkyProvider:
-    """A model whose reply repeats the prompt in 3-character fragments, so escape
-    sequences arrive cut in pieces, as a real stream can cut them."""
+    """A model whose reply repeats the prompt and adds escape sequences, streamed in
+    3-character fragments, so the sequences arrive cut in pieces, as a real stream can
+    cut them."""
 
     name = "chunky"
     is_demo = False
@@ -62,7 +63,7 @@ class ChunkyProvider:
 
         said = "".join(b.get("text", "") for b in request.messages[-1]["content"]
                        if b.get("type") == "text")
-        reply = f"you said: {said} (done)"
+        reply = f"you said: {said} and {HOSTILE} tail {MARKUP} (done)"
         for i in range(0, len(reply), 3):
             yield TextDelta(reply[i:i + 3])
         yield Completed(ModelResponse(
@@ -134,8 +135,9 @@ async def test_stored_thread_is_drawn_inert(make_app, leon_paths):
 async def test_streamed_reply_cut_inside_sequences_is_drawn_inert(make_app):
     app = use_chunky(make_app())
     async with running(app) as pilot:
-        await send(pilot, f"question {HOSTILE} tail {MARKUP}")
-        text = assert_inert(app, "question", "you said: question", "tail", "(done)")
+        # (the prompt cleans what is loaded into it: the sequences come from the model)
+        await send(pilot, "question")
+        text = assert_inert(app, "you said: question and", "tail", "(done)")
         # sequences cut between fragments are removed whole: no remnant of one is drawn
         for remnant in ("pwned", "0;c1", "[2J", "1049h", "1$qm"):
             assert remnant not in text
