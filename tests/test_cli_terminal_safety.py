@@ -225,3 +225,39 @@ def test_unknown_names_in_errors_are_inert(env):
     out = run(env, "threads", "ls", "\x1b[2J\x1bc")   # argparse's own error message
     assert out.returncode == 2
     inert(out, "usage")
+
+
+def test_tools_meeting_bytes_that_are_not_utf8_store_replacements(api_env, fake_api, tmp_path):
+    """A file whose content and a file whose name are not UTF-8: every tool's result is
+    stored (with U+FFFD), the turn ends normally, and the edited file keeps its bytes."""
+    ws = tmp_path / "bad-bytes"
+    (ws / "d").mkdir(parents=True)
+    (ws / "a.txt").write_bytes(b"line1 \xff\nold\nline3\n")
+    bad_name = os.path.join(bytes(ws / "d"), b"bad\xffname.txt")
+    with open(bad_name, "wb") as fh:
+        fh.write(b"x\n")
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("untouched\n")
+    before = tree_hash(victim)
+    fake_api.script(tool_use("read_file", {"path": "a.txt"}),
+                    tool_use("edit_file", {"path": "a.txt", "old_string": "old",
+                                           "new_string": "new"}),
+                    tool_use("list_dir", {"path": "d"}),
+                    tool_use("glob", {"pattern": "**/*.txt"}),
+                    tool_use("grep", {"pattern": "x", "path": "d"}),
+                    tool_use("read_file", {"path": "d/bad\ufffdname.txt"}),  # as seen
+                    tool_use("bash", {"command": "printf 'bad \\377 byte'; ls d"}),
+                    text("done"))
+    out = run(api_env, "run", "--yes", "-m", "claude-sonnet-4-6", "--workspace", str(ws),
+              "look around", cwd=ws)
+    assert out.returncode == 0, out.stderr
+    inert(out, "run")
+    assert (ws / "a.txt").read_bytes() == b"line1 \xff\nnew\nline3\n"  # the edit, bytes kept
+    data = exported(api_env, str(only_thread(api_env)["id"]), tmp_path)
+    results = [b for m in data["messages"] for b in m["content"] if b["type"] == "tool_result"]
+    assert len(results) == 7
+    joined = "\n".join(str(b["content"]) for b in results)
+    assert "line1 \ufffd" in joined and "bad\ufffdname.txt" in joined
+    assert "bad \ufffd byte" in joined
+    assert tree_hash(victim) == before
