@@ -261,3 +261,16 @@ def test_tools_meeting_bytes_that_are_not_utf8_store_replacements(api_env, fake_
     assert "line1 \ufffd" in joined and "bad\ufffdname.txt" in joined
     assert "bad \ufffd byte" in joined
     assert tree_hash(victim) == before
+
+
+def test_workspace_path_that_is_not_utf8(env, tmp_path):
+    """The system prompt names the workspace: its bad byte is U+FFFD there, and the turn
+    (a command run in it) goes on."""
+    ws = os.path.join(bytes(tmp_path), b"ws\xff")
+    os.mkdir(ws)
+    with open(os.path.join(ws, b"f.txt"), "wb") as fh:
+        fh.write(b"hello\n")
+    out = run(env, "run", "--model", "demo", "--yes", "--workspace", ws,
+              "run: ls \"$LEON_WORKSPACE\"")
+    assert out.returncode == 0, out.stderr
+    assert "f.txt" in inert(out, "run")
