@@ -130,8 +130,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``leon`` console script."""
+    """Entry point of the ``leon`` console script. Everything it prints goes through
+    :func:`leon.textsafe.safe_output`: no title, message or tool output can drive the
+    terminal (``-o FILE`` and ``--json`` keep the exact data)."""
+    from leon.textsafe import safe_output
+
+    with safe_output():
+        return _main(argv)
+
+
+# Arguments that name files: their bytes are the file's name, not text to store.
+_PATH_ARGUMENTS = ("file", "archive")
+_ARGUMENT_NAMES = {"prompt": "the prompt", "title": "the title", "thread": "the thread",
+                   "run_thread": "the thread name", "value": "the value"}
+
+
+def repair_arguments(args: argparse.Namespace) -> None:
+    """A byte that is not UTF-8 in a text argument (``leon run $'hi \\xff'``) arrives
+    as a lone surrogate, which SQLite, config.toml and the API refuse: store it as
+    U+FFFD instead, and say so on stderr."""
+    from leon.textsafe import bad_bytes_note, repair
+
+    for name, value in vars(args).items():
+        if isinstance(value, str) and name not in _PATH_ARGUMENTS:
+            fixed, bad = repair(value)
+            if bad:
+                setattr(args, name, fixed)
+                what = _ARGUMENT_NAMES.get(name, f"the {name.replace('_', ' ')} argument")
+                print(f"leon: {bad_bytes_note(what, bad)}", file=sys.stderr)
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    repair_arguments(args)
     from leon import commands
 
     try:

@@ -25,6 +25,7 @@ from leon.paths import PathError, Paths, default_paths
 from leon.store import NotFound, StoreError, Stores
 from leon.store.export import export_json, export_markdown, import_json, read_export
 from leon.store.validate import Invalid
+from leon.textsafe import bad_bytes_note, escape_json, json_dumps, one_line, read_all
 
 
 def err(message: str) -> None:
@@ -92,7 +93,7 @@ async def run_command(args: argparse.Namespace, stores: Stores, paths: Paths,
                       settings: Settings) -> int:
     from leon.runtime import choose_provider, make_agent, resolve_thread
 
-    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    prompt = read_prompt(args.prompt)
     if not prompt.strip():
         err("empty prompt")
         return EXIT_USAGE
@@ -157,8 +158,21 @@ async def run_command(args: argparse.Namespace, stores: Stores, paths: Paths,
     return EXIT_FAILED if result.stop_reason in ENDED_SHORT else 0
 
 
+def read_prompt(prompt: str) -> str:
+    """The prompt argument, or stdin for ``-``, read as bytes: a byte that is not UTF-8
+    becomes U+FFFD (with a note on stderr), so the turn goes on and the prompt is kept.
+    (An argument's bad bytes were replaced already, see ``cli.repair_arguments``.)"""
+    if prompt != "-":
+        return prompt
+    text, bad = read_all(sys.stdin)
+    if bad:
+        err(bad_bytes_note("the prompt on stdin", bad))
+    return text
+
+
 def _print_json(obj: dict[str, Any]) -> None:
-    print(json.dumps(obj, ensure_ascii=False), flush=True)
+    # C0 controls are \u escapes in JSON already; json_dumps escapes C1 and DEL too.
+    print(json_dumps(obj), flush=True)
 
 
 def _json_printer(event: ev.AgentEvent) -> None:
@@ -248,7 +262,7 @@ async def threads_command(args: argparse.Namespace, stores: Stores, paths: Paths
             return 0
         for t in threads:
             print(f"{t.id}  {_when(t.updated_at)}  {t.kind:<8} {t.status:<9} "
-                  f"{t.message_count:>5} msgs  {t.display_title}")
+                  f"{t.message_count:>5} msgs  {one_line(t.display_title)}")
         return 0
     if action == "restore":
         return await lifecycle_commands.restore_command(args, stores, paths)
@@ -269,29 +283,30 @@ async def threads_command(args: argparse.Namespace, stores: Stores, paths: Paths
         return 0
     if action == "rename":
         await store.update_thread(thread.id, title=args.title)
-        print(f"renamed {thread.id}: {args.title}")
+        print(f"renamed {thread.id}: {one_line(args.title)}")
         return 0
     if action == "export":
         if args.format == "json":
             text = json.dumps(await export_json(store, thread.id), ensure_ascii=False, indent=1)
         else:
             text = export_markdown(thread.display_title, await store.branch(thread.id))
-        if args.output:
+        if args.output:  # the exact content: a file is not a terminal
             # 0600 from the first byte (write-then-chmod left a window at the umask's mode)
             fd = os.open(args.output, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
             os.fchmod(fd, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text + "\n")
             print(f"exported {thread.id} to {args.output}", file=sys.stderr)
-        else:
-            print(text)
+        else:  # JSON's data stays exact (escaped); markdown is cleaned on its way out
+            print(escape_json(text) if args.format == "json" else text)
         return 0
     if action == "rm":
         if not args.yes:
             if not sys.stdin.isatty():
                 err(f"not removing {thread.id} without --yes (stdin is not a terminal)")
                 return EXIT_USAGE
-            answer = input(f"Delete thread {thread.id} ({thread.display_title}, "
+            # input() writes its prompt straight to the terminal, past sys.stdout
+            answer = input(f"Delete thread {thread.id} ({one_line(thread.display_title)}, "
                            f"{thread.message_count} messages)? [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 print("kept")
@@ -331,8 +346,8 @@ async def checkpoints_command(args: argparse.Namespace, stores: Stores, paths: P
         preview = ""
         if c.message_id is not None:
             msg = messages.get(c.message_id) or await store.get_message(c.message_id)
-            preview = " ".join((msg.text or _tools_line(msg.content)).split())[:60]
-        label = f" [{c.label}]" if c.label else ""
+            preview = one_line(msg.text or _tools_line(msg.content))[:60]
+        label = f" [{one_line(c.label)}]" if c.label else ""
         print(f"{mark} {c.id:>6}  {_when(c.created_at)}  {c.kind:<11}{label} {preview}")
     return 0
 

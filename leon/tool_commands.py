@@ -12,6 +12,7 @@ from typing import Any
 
 from leon.cli import EXIT_FAILED, EXIT_USAGE
 from leon.paths import Paths
+from leon.textsafe import clean, one_line
 
 
 def _err(message: str) -> None:
@@ -83,14 +84,14 @@ async def sandbox_command(args: argparse.Namespace, stores: Any, paths: Paths,
                   f"{_lease_line(lease, now)}")
             for event in await store.lease_events(lease.id):
                 print(f"      {_when(event.created_at)}  {event.from_state or '-'} -> "
-                      f"{event.to_state}  {event.note}")
+                      f"{event.to_state}  {one_line(event.note or '')}")
         commands = await store.commands(box.id)
         print(f"\ncommands ({len(commands)} newest):" if commands else "\nno commands")
         for c in commands:
             code = "killed" if c.exit_code is None else f"exit {c.exit_code}"
             spill = f"  spilled to {c.spill_path}" if c.spill_path else ""
             print(f"  {_when(c.created_at)}  {code:<8} {c.duration_ms:>9.0f} ms "
-                  f"{c.bytes_out:>9} B  {c.command[:100]}{spill}")
+                  f"{c.bytes_out:>9} B  {one_line(c.command)[:100]}{spill}")
         return 0
     if action == "rm":
         from leon.agent.sandbox import remove_sandbox, stale_check
@@ -140,12 +141,14 @@ async def inbox_command(args: argparse.Namespace, stores: Any, paths: Paths,
         if m.chat_id != current:
             current = m.chat_id
             where = f" (thread {m.thread_id})" if m.thread_id else ""
-            print(f"\n== {m.chat_title or 'chat ' + str(m.chat_id)}{where}")
-        text = m.text.strip()
+            title = one_line(m.chat_title or "") or f"chat {m.chat_id}"
+            print(f"\n== {title}{where}")
+        # cleaned before it is split: a bare CR would otherwise start an unindented line
+        text = clean(m.text).strip()
         lines = text.splitlines()
         shown = "\n   ".join(lines[:8]) + (f"\n   [... {len(lines) - 8} more lines]"
                                            if len(lines) > 8 else "")
-        print(f"[{_when(m.created_at)}] {m.sender_name}: {shown}")
+        print(f"[{_when(m.created_at)}] {one_line(m.sender_name)}: {shown}")
     more = total - len(messages)
     if args.mark_read:
         await chat.mark_messages_read(messages)

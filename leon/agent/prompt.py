@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from leon.textsafe import repair
+
 BASE_PROMPT = """You are Claude, working inside leon, a terminal chat client. You help the user with \
 their work in the workspace directory {workspace}.
 
@@ -13,8 +15,10 @@ or search it with grep rather than asking for the whole output again.
 
 
 def system_prompt(workspace: str, extra: str = "") -> str:
-    """The system prompt for one workspace, with the user's extra instructions appended."""
-    text = BASE_PROMPT.format(workspace=workspace)
+    """The system prompt for one workspace, with the user's extra instructions appended.
+    A workspace path with bytes that are not UTF-8 is named with U+FFFD for them: the
+    prompt is stored and sent as text."""
+    text = BASE_PROMPT.format(workspace=repair(workspace)[0])
     if extra.strip():
         text += "\n\n" + extra.strip()
     return text

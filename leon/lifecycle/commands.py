@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from leon.lifecycle.retention import human
+from leon.textsafe import json_dumps, one_line
 
 
 def startup_lines(paths: Any) -> list[str]:
@@ -33,8 +34,7 @@ async def gc_command(args: argparse.Namespace, stores: Any, paths: Any, settings
     orphans = await sweep(stores, paths, dry_run=args.dry_run)
     report = await run_gc(stores, paths, settings, dry_run=args.dry_run, vacuum="full")
     if args.json:
-        print(json.dumps({"orphans": orphans.to_json(), "gc": report.to_json()},
-                         ensure_ascii=False))
+        print(json_dumps({"orphans": orphans.to_json(), "gc": report.to_json()}))
         return 0
     rows = report.would_remove if args.dry_run else report.removed
     for item in rows:
@@ -44,7 +44,7 @@ async def gc_command(args: argparse.Namespace, stores: Any, paths: Any, settings
         reason, size = item.reason, item.bytes
         tid = t.id
         print(f"{'would remove' if args.dry_run else 'removed'} {tid}  {kind:<8} {status:<9} "
-              f"{reason:<11} {human(size):>10}  {title[:50]}")
+              f"{reason:<11} {human(size):>10}  {one_line(title or '')[:50]}")
     if args.dry_run:
         if report.chats_removed:
             print(f"would remove {report.chats_removed} chat outcome(s) of deleted threads")
@@ -75,7 +75,7 @@ async def stats_command(args: argparse.Namespace, stores: Any, paths: Any,
         return 0
     data = await collect(stores, paths)
     if args.json:
-        print(json.dumps(data, ensure_ascii=False))
+        print(json_dumps(data))
         return 0
     print(format_stats(data))
     budget = settings["retention.disk_budget_mb"] * 1024 * 1024

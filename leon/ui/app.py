@@ -30,6 +30,7 @@ from textual.worker import Worker, WorkerState
 from leon.agent.permissions import Decision, PermissionRequest
 from leon.config import ConfigError, Settings, load_settings
 from leon.paths import Paths, default_paths
+from leon.textsafe import clean, one_line
 from leon.ui import bench_hook
 from leon.ui.bindings import bindings_for, parse_keymap
 from leon.ui.messages import AgentLoaded, SettingChanged, StartupFailed, ThreadChosen
@@ -311,6 +312,16 @@ class LeonApp(App[None]):
         self.chat.open_thread(thread_id)
 
     @on(ThreadChosen)
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Every notification, from any screen or widget: its message and title carry
+        text from outside (a thread title, an error from the server), so they are drawn
+        as plain text, cleaned of control sequences, never read as markup (a title such
+        as ``[@click=app.quit]`` would otherwise become a link, and ``[/]`` an error).
+        ``markup`` is accepted for Textual's signature and ignored."""
+        super().notify(clean(message), title=one_line(title), severity=severity,
+                       timeout=timeout, markup=False)
+
     def on_thread_chosen(self, message: ThreadChosen) -> None:
         self.open_thread(message.thread_id)
 
@@ -356,7 +367,8 @@ class LeonApp(App[None]):
         where = f"details are in {log}" if log else "the details could not be saved"
         self.bell()
         self._exit_renderables.append(Text(
-            f"leon stopped on an internal error ({type(error).__name__}: {error}); {where}. "
+            f"leon stopped on an internal error ({type(error).__name__}: {clean(str(error))}); "
+            f"{where}. "
             "Your conversation is saved: run `leon -c` to continue.", style="bold"))
         self._close_messages_no_wait()
 

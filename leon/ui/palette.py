@@ -18,6 +18,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 
 from leon.store.models import Thread
+from leon.textsafe import one_line
 from leon.ui.messages import ThreadChosen
 
 THREAD_HITS = 15
@@ -29,6 +30,16 @@ TEXT_MATCH_SCORE = 0.3
 def _thread_help(thread: Thread) -> str:
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(thread.updated_at))
     return f"{thread.kind} · {thread.status} · {thread.message_count:,} messages · {when}"
+
+
+def _highlight(matcher: Any, label: str) -> Content:
+    """``matcher.highlight`` without reading ``label`` as markup (it holds a title)."""
+    content = Content(label)
+    _, offsets = matcher.fuzzy_search.match(matcher.query, label)
+    for offset in offsets:
+        if not label[offset].isspace():
+            content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
 
 
 class ThreadCommands(Provider):
@@ -56,8 +67,10 @@ class ThreadCommands(Provider):
         except Exception:
             return
         for t in threads:
-            yield DiscoveryHit(f"Open thread: {t.display_title}", partial(self._open, t.id),
-                               help=_thread_help(t))
+            # Content, not a str: the palette would read a str as markup, and a title is
+            # anyone's text ("[@click=app.quit]" would become a link)
+            yield DiscoveryHit(Content(f"Open thread: {one_line(t.display_title)}"),
+                               partial(self._open, t.id), help=_thread_help(t))
 
     async def search(self, query: str) -> Hits:
         store = self._store()
@@ -69,9 +82,10 @@ class ThreadCommands(Provider):
             return
         matcher = self.matcher(query)
         for t in threads:
-            label = f"Open thread: {t.display_title}"
-            score = matcher.match(t.display_title)
-            display = matcher.highlight(label) if score > 0 else Content(label)
+            title = one_line(t.display_title)
+            label = f"Open thread: {title}"
+            score = matcher.match(title)
+            display = _highlight(matcher, label) if score > 0 else Content(label)
             yield Hit(max(score, TEXT_MATCH_SCORE),
                       display, partial(self._open, t.id), text=label, help=_thread_help(t))
 

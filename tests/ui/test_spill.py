@@ -63,7 +63,8 @@ async def add_spill_row(store: LeonStore, thread_id: str, path: Path, tool: str)
 
 # -- pieces ---------------------------------------------------------------------------------
 def test_clean_text_and_matches():
-    assert clean_text("a\r\nb\tc\x1b[31m") == "a\nb   c�[31m"
+    # the whole colour sequence goes (not just its ESC); a bare CR is a line end
+    assert clean_text("a\r\nb\tc\x1b[31mred\x1b[0m\rx\x07") == "a\nb   cred\nx\ufffd"
     lines = ["Error here", "no", "an error and ERROR"]
     assert [(m.line, m.start) for m in find_matches(lines, "error")] == [(0, 0), (2, 3), (2, 13)]
     assert find_matches(lines, "") == []

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from leon.textsafe import repair
+
 
 class ToolError(Exception):
     """A tool refused or failed; the message is sent to the model as an error result."""
@@ -14,11 +16,17 @@ class ToolError(Exception):
 
 @dataclass
 class ToolResult:
-    """What a tool returns. ``content`` is plain text (never bytes)."""
+    """What a tool returns. ``content`` is plain text (never bytes), and valid Unicode:
+    a lone surrogate (a byte that was not UTF-8, in a file name, an error message or a
+    diff of such a file) becomes U+FFFD here, once for every tool, since the database and
+    the API refuse it."""
 
     content: str
     is_error: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.content = repair(self.content)[0]
 
 
 @dataclass

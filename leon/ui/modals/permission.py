@@ -13,6 +13,7 @@ from textual.widgets import Button, Static
 
 from leon.agent.permissions import Decision, PermissionRequest
 from leon.agent.policy import RULE_KEYS, always_rule, is_compound
+from leon.textsafe import reveal
 from leon.ui.bindings import bindings_for
 
 
@@ -28,7 +29,7 @@ def always_text(request: PermissionRequest) -> Text:
     if subject is None or is_compound(subject):
         # Not one simple command of literal words: no prefix can be trusted to mean it.
         return Text("Always: this exact command only (it is not one simple command).")
-    return Text.assemble("Always: commands matching ", (rule.partition(":")[2], "bold"),
+    return Text.assemble("Always: commands matching ", (reveal(rule.partition(":")[2]), "bold"),
                          " in this thread.")
 
 
@@ -64,9 +65,10 @@ class PermissionScreen(ModalScreen[Decision]):
     def compose(self) -> ComposeResult:
         req = self.request
         with Vertical(id="permission"):
-            yield Static(Text("leon wants to: ") + Text(req.title, style="bold"),
+            yield Static(Text("leon wants to: ") + Text(reveal(req.title), style="bold"),
                          id="permission-title")
-            yield Static(f"tool {req.tool} · thread {req.thread_id}", id="permission-tool")
+            yield Static(Text(reveal(f"tool {req.tool} · thread {req.thread_id}")),
+                         id="permission-tool")
             with VerticalScroll(id="permission-detail"):
                 yield Static(self._detail(), id="permission-detail-text")
             yield Static(always_text(req), id="permission-always")
@@ -76,7 +78,9 @@ class PermissionScreen(ModalScreen[Decision]):
                 yield Button("Deny [d]", id="deny", variant="error")
 
     def _detail(self) -> Syntax | Text:
-        detail = self.request.detail or "(no details)"
+        # Spelled out, not removed: the user is agreeing to exactly this command or
+        # content, and a hidden ESC or CR in it must be seen (``\x1b``), not vanish.
+        detail = reveal(self.request.detail or "(no details)")
         if _looks_like_diff(detail):
             return Syntax(detail, "diff", theme="ansi_dark", word_wrap=True,
                           background_color="default")

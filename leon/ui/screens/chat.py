@@ -27,6 +27,7 @@ from textual.worker import Worker, WorkerState
 
 from leon.agent import events as ev
 from leon.memory.count import count_text
+from leon.textsafe import clean, one_line
 from leon.ui import bench_hook
 from leon.ui.bindings import SLASH_COMMANDS, bindings_for
 from leon.ui.messages import (
@@ -184,9 +185,9 @@ class ChatScreen(Screen[None]):
         banner = self.query_one("#demo-notice", Static)
         if demo:
             notice = self.notice or "demo model: offline and deterministic, not Claude"
-            banner.update(Text(notice))
+            banner.update(Text(clean(notice)))
         banner.display = demo
-        self.app.sub_title = thread.display_title
+        self.app.sub_title = one_line(thread.display_title)
 
     async def preview(self, store: LeonStore, thread: Thread, choice: ProviderChoice) -> None:
         """Show the end of ``thread`` while its agent loads (at start-up, on a switch): the
@@ -346,7 +347,7 @@ class ChatScreen(Screen[None]):
 
     def _set_status(self, text: str) -> None:
         status = self.query_one("#turn-status", Static)
-        status.update(Text(text))
+        status.update(Text(clean(text)))
         status.display = bool(text)
         self.refresh_bindings()
 

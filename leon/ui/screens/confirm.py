@@ -8,6 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from leon.textsafe import clean
 from leon.ui.pane_keys import pane_bindings
 
 
@@ -26,7 +27,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog"):
-            yield Static(self.question, id="confirm-question", markup=False)
+            # the question names a thread by its title: anyone's text
+            yield Static(clean(self.question), id="confirm-question", markup=False)
             with Horizontal(id="confirm-buttons"):
                 yield Button(f"{self.no_label} (n)", id="confirm-no", variant="primary")
                 yield Button(f"{self.yes_label} (y)", id="confirm-yes", variant="error")

@@ -9,6 +9,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from leon.textsafe import clean
 from leon.ui.bindings import bindings_for
 
 
@@ -35,9 +36,9 @@ class StartupErrorScreen(Screen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="startup-error"):
             yield Static("leon could not open its data", id="startup-error-title")
-            yield Static(Text(self.message), id="startup-error-message")
+            yield Static(Text(clean(self.message)), id="startup-error-message")
             yield Static(
-                f"Data lives in {self.home} (LEON_HOME).\n"
+                f"Data lives in {clean(self.home)} (LEON_HOME).\n"
                 "• If another leon is running, close it and press r to try again.\n"
                 "• `leon doctor` checks every database; a damaged one can be moved aside "
                 "and leon starts fresh.\n"

@@ -23,6 +23,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, Label, Select, Static, Switch
 
 from leon.config import KEYS, ConfigError, Key, Settings
+from leon.textsafe import clean
 from leon.ui.messages import SettingChanged
 from leon.ui.pane_keys import pane_bindings
 
@@ -101,7 +102,7 @@ class SettingsScreen(ModalScreen[None]):
                                      classes="settings-section-title", markup=False)
                         for key in keys:
                             yield from self._row(key)
-            yield Static("", id="settings-info")
+            yield Static("", id="settings-info", markup=False)
         yield Footer()
 
     def _row(self, key: Key) -> ComposeResult:
@@ -147,7 +148,7 @@ class SettingsScreen(ModalScreen[None]):
             self._unsubscribe = None
 
     def _info(self, text: str) -> None:
-        self.query_one("#settings-info", Static).update(text)
+        self.query_one("#settings-info", Static).update(clean(text))
 
     # -- applying --------------------------------------------------------------------
     @staticmethod
@@ -168,7 +169,7 @@ class SettingsScreen(ModalScreen[None]):
         except ConfigError as exc:
             message = str(exc).removeprefix("settings: ")
             self.errors[name] = message
-            error.update(message)
+            error.update(clean(message))
             row.add_class("-invalid")
             kept = show_value(KEYS[name], self.settings[name])
             self._info(f"{name} not changed: it stays {kept}")
@@ -176,7 +177,7 @@ class SettingsScreen(ModalScreen[None]):
         except OSError as exc:
             message = f"applied, but could not save to {self.settings.path}: {exc}"
             self.errors[name] = message
-            error.update(message)
+            error.update(clean(message))
             row.add_class("-invalid")
             return False
         finally:

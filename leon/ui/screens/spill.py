@@ -25,6 +25,7 @@ from textual.widgets.option_list import Option
 
 from leon.paths import PathError, Paths, confine, same_path
 from leon.store.leon_store import LeonStore
+from leon.textsafe import clean, one_line
 from leon.ui.pane_keys import pane_bindings
 from leon.ui.screens.spill_view import SpillView, clean_text
 
@@ -85,8 +86,8 @@ async def list_spills(store: LeonStore, paths: Paths, thread_id: str) -> list[Sp
 
 def spill_prompt(f: SpillFile) -> str:
     when = time.strftime("%m-%d %H:%M", time.localtime(f.modified))
-    first = f"{f.path.name}"
-    second = f"  {human_size(f.size)} · {when}" + (f" · {f.tool}" if f.tool else "")
+    first = one_line(f.path.name)
+    second = f"  {human_size(f.size)} · {when}" + (f" · {one_line(f.tool)}" if f.tool else "")
     return f"{first}\n{second}"
 
 
@@ -155,13 +156,13 @@ class SpillScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Horizontal(id="spill-body"):
             with Vertical(id="spill-left"):
-                yield OptionList(id="spill-list")
+                yield OptionList(id="spill-list", markup=False)
             with Vertical(id="spill-right"):
-                yield Static("", id="spill-title")
+                yield Static("", id="spill-title", markup=False)
                 yield SpillView(id="spill-view")
                 yield Input(placeholder="Search in this output (Enter: next match)",
                             id="spill-search")
-        yield Static("", id="spill-info")
+        yield Static("", id="spill-info", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -179,7 +180,7 @@ class SpillScreen(ModalScreen[None]):
         return self.query_one("#spill-list", OptionList)
 
     def _info(self, text: str) -> None:
-        self.query_one("#spill-info", Static).update(text)
+        self.query_one("#spill-info", Static).update(clean(text))
 
     # -- the list ------------------------------------------------------------------
     @work(exclusive=True, group="spill-list", exit_on_error=False)
@@ -250,7 +251,8 @@ class SpillScreen(ModalScreen[None]):
     def _show_error(self, spill: SpillFile, message: str) -> None:
         if spill is self.shown:
             self.view.set_text("")
-            self.query_one("#spill-title", Static).update(f"cannot read {spill.path}: {message}")
+            self.query_one("#spill-title", Static).update(
+                clean(f"cannot read {spill.path}: {message}"))
 
     def _show_plain(self, spill: SpillFile, text: str, cut: bool, language: str) -> None:
         if spill is not self.shown:
@@ -261,9 +263,9 @@ class SpillScreen(ModalScreen[None]):
         lines = len(self.view.plain)
         note = f" · first {human_size(MAX_BYTES)} shown, p opens it all" if cut else ""
         tool = f" · {spill.tool}" if spill.tool else ""
-        self.query_one("#spill-title", Static).update(
+        self.query_one("#spill-title", Static).update(one_line(
             f"{spill.path.name} · {human_size(spill.size)} · {lines:,} lines · "
-            f"{language}{tool}{note}")
+            f"{language}{tool}{note}"))
         needle = self.query_one("#spill-search", Input).value
         if needle:
             self._search(needle)

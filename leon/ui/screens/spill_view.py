@@ -19,8 +19,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.style import Style as VisualStyle
 
-# C0 control characters other than tab and newline would move the terminal's cursor.
-_CONTROL = {c: "�" for c in range(32) if c not in (9, 10)} | {127: "�"}
+from leon.textsafe import clean
+
 MAX_MATCHES = 10_000
 
 
@@ -32,8 +32,9 @@ class Match:
 
 
 def clean_text(text: str) -> str:
-    """Text safe to draw: CRLF as LF, tabs expanded, other control characters replaced."""
-    return text.replace("\r\n", "\n").expandtabs(4).translate(_CONTROL)
+    """Text safe to draw (:func:`leon.textsafe.clean`: control sequences removed, CR as
+    LF, other control characters as U+FFFD), tabs expanded."""
+    return clean(text).expandtabs(4)
 
 
 def find_matches(lines: list[str], needle: str, limit: int = MAX_MATCHES) -> list[Match]:

@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from leon.lifecycle.stats import collect, format_history, format_stats, history
+from leon.textsafe import clean
 
 
 class StatusScreen(ModalScreen[None]):
@@ -54,5 +55,5 @@ class StatusScreen(ModalScreen[None]):
     async def load_stats(self) -> None:
         data = await collect(self.stores, self.paths)
         samples = await history(self.stores, limit=20)
-        self.query_one("#status-now", Static).update(format_stats(data))
-        self.query_one("#status-history", Static).update(format_history(samples))
+        self.query_one("#status-now", Static).update(clean(format_stats(data)))
+        self.query_one("#status-history", Static).update(clean(format_history(samples)))

@@ -18,6 +18,7 @@ from typing import Any
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.timer import Timer
@@ -26,6 +27,7 @@ from textual.widgets.option_list import Option
 
 from leon.store.leon_store import LeonStore, NotFound
 from leon.store.models import THREAD_KINDS, THREAD_STATUSES, Thread
+from leon.textsafe import one_line
 from leon.ui.pane_keys import pane_bindings
 from leon.ui.screens.confirm import ConfirmScreen
 
@@ -63,9 +65,10 @@ def format_when(ts: float) -> str:
 
 
 def thread_prompt(thread: Thread, *, current: bool = False, width: int = TITLE_WIDTH) -> str:
-    """One line per thread, plain text (OptionList draws plain text fastest); the title
-    gets ``width`` cells."""
-    title = " ".join(thread.display_title.split())
+    """One line per thread, plain text (OptionList draws plain text fastest, and the
+    list reads no markup: a title is anyone's text); the title gets ``width`` cells,
+    cleaned of control sequences."""
+    title = one_line(thread.display_title)
     if len(title) > width:
         title = title[: width - 1] + "…"
     mark = "●" if current else " "
@@ -116,9 +119,9 @@ class ThreadBrowserScreen(ModalScreen[str | None]):
                 yield Select([("any status", ""), *((s, s) for s in THREAD_STATUSES)],
                              value="", allow_blank=False, id="threads-status", compact=True)
             yield Static(header(), id="threads-header", markup=False)
-            yield OptionList(id="threads-list")
+            yield OptionList(id="threads-list", markup=False)
             yield Input(id="threads-rename", placeholder="New title; Enter saves, Esc cancels")
-            yield Static("", id="threads-info")
+            yield Static("", id="threads-info", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -199,7 +202,7 @@ class ThreadBrowserScreen(ModalScreen[str | None]):
             self._info(f"{shown:,}{more} threads match")
 
     def _info(self, text: str) -> None:
-        self.query_one("#threads-info", Static).update(text)
+        self.query_one("#threads-info", Static).update(one_line(text))
 
     @on(OptionList.OptionHighlighted, "#threads-list")
     def _near_end(self, event: OptionList.OptionHighlighted) -> None:
@@ -312,8 +315,8 @@ class ThreadBrowserScreen(ModalScreen[str | None]):
             return
         self._renaming = thread.id
         box = self.query_one("#threads-rename", Input)
-        box.value = thread.title
-        box.border_title = f"Rename {thread.display_title[:40]}"
+        box.value = one_line(thread.title)
+        box.border_title = Content(f"Rename {one_line(thread.display_title)[:40]}")
         box.display = True
         box.focus()
 

@@ -27,6 +27,7 @@ from textual.widgets.option_list import Option
 
 from leon.store.browse import TimelineEntry
 from leon.store.models import Message as StoredMessage
+from leon.textsafe import clean, one_line
 from leon.ui.pane_keys import pane_bindings
 
 PREVIEW_MESSAGES = 30       # the preview shows this many messages before the checkpoint
@@ -127,9 +128,10 @@ def layout(entries: list[TimelineEntry], head_id: int | None) -> list[Row]:
 
 
 def describe(entry: TimelineEntry) -> str:
-    """What happened at a checkpoint, in a few words."""
+    """What happened at a checkpoint, in a few words (one clean line: the gist and the
+    tool names come from messages)."""
     kind = entry.checkpoint.kind
-    gist = entry.text
+    gist = one_line(entry.text or "")
     if kind == "compaction":
         if entry.summary_tokens:
             before, after = entry.summary_tokens
@@ -143,7 +145,8 @@ def describe(entry: TimelineEntry) -> str:
     if kind == "import":
         return "imported"
     if entry.tools:
-        return f"{gist}  → {entry.tools}" if gist else f"→ {entry.tools}"
+        tools = one_line(entry.tools)
+        return f"{gist}  → {tools}" if gist else f"→ {tools}"
     return gist or "(empty)"
 
 
@@ -163,7 +166,7 @@ def row_prompt(row: Row, width: int = 100) -> Content:
         (f"{ck.kind:<11} ", "bold" if row.on_branch else "$text-muted"),
     ]
     if ck.label:
-        parts.append((f"» {ck.label}  ", "bold $text-warning"))
+        parts.append((f"» {one_line(ck.label)}  ", "bold $text-warning"))
     suffix: tuple[str, str] | None = None
     if row.head:
         suffix = ("  ◀ head", "bold $text-accent")
@@ -204,9 +207,9 @@ def message_preview(messages: list[StoredMessage]) -> Content:
             label, style = "assistant", "bold $text-success"
         if m.status == "interrupted":
             label += " (interrupted)"
-        body = m.text
+        body = clean(m.text)  # a message or a tool's output: anyone's text
         if calls:
-            names = ", ".join(str(c.get("name", "?")) for c in calls)
+            names = one_line(", ".join(str(c.get("name", "?")) for c in calls))
             body = (body + "\n" if body else "") + f"→ {names}"
         if results and not body:
             body = ", ".join(_result_size(r) for r in results)
@@ -254,15 +257,16 @@ class TimelineScreen(ModalScreen[bool]):
                 yield OptionList(id="timeline-list")
                 yield Input(id="timeline-name", placeholder="Name; Enter saves, empty clears")
             with Vertical(id="timeline-right"):
-                yield Static("", id="timeline-preview-title")
+                yield Static("", id="timeline-preview-title", markup=False)
                 with VerticalScroll(id="timeline-preview"):
-                    yield Static("", id="timeline-preview-body")
-        yield Static("", id="timeline-info")
+                    yield Static("", id="timeline-preview-body", markup=False)
+        yield Static("", id="timeline-info", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#timeline-left").border_title = (
-            f"Timeline · {self.agent.thread.title or self.thread_id}")
+        # Content, not a str: a border title str is read as markup, a title is anyone's
+        self.query_one("#timeline-left").border_title = Content(
+            f"Timeline · {one_line(self.agent.thread.title or self.thread_id)}")
         self.query_one("#timeline-right").border_title = "Preview"
         self.query_one("#timeline-name").display = False
         self.option_list.focus()
@@ -366,7 +370,7 @@ class TimelineScreen(ModalScreen[bool]):
         self._info(" · ".join(bits))
 
     def _info(self, text: str) -> None:
-        self.query_one("#timeline-info", Static).update(text)
+        self.query_one("#timeline-info", Static).update(one_line(text))
 
     def _selected(self) -> Row | None:
         option = self.option_list.highlighted
@@ -396,7 +400,8 @@ class TimelineScreen(ModalScreen[bool]):
                                                     checkpoint_id=ck.id)
             total = await self.store.branch_length(self.thread_id, checkpoint_id=ck.id)
         except Exception as exc:
-            self.query_one("#timeline-preview-body", Static).update(f"cannot preview: {exc}")
+            self.query_one("#timeline-preview-body", Static).update(
+                f"cannot preview: {clean(str(exc))}")
             return
         where = "the head" if row.head else ("on the active branch" if row.on_branch
                                              else "off the active branch")
@@ -468,7 +473,7 @@ class TimelineScreen(ModalScreen[bool]):
             return
         self._naming = row.entry.id
         box = self.query_one("#timeline-name", Input)
-        box.value = row.entry.checkpoint.label or ""
+        box.value = one_line(row.entry.checkpoint.label or "")
         box.border_title = f"Name checkpoint #{row.entry.id}"
         box.display = True
         box.focus()

@@ -16,6 +16,7 @@ from textual.widgets import Static
 
 from leon.agent import events as ev
 from leon.llm.base import duration_text
+from leon.textsafe import one_line
 
 MAX_FEED_ITEMS = 200
 
@@ -154,7 +155,8 @@ class FeedItem(Static):
     """One line of the feed; click a spill line to open it."""
 
     def __init__(self, described: Described, when: str) -> None:
-        text = Text.assemble((f"{when} ", "dim"), described.text)
+        # reasons and errors come from the server or the store: one clean line
+        text = Text.assemble((f"{when} ", "dim"), one_line(described.text))
         super().__init__(text, classes=f"feed-item -{described.level}")
         self.described = described
         if described.spill_path:

@@ -8,6 +8,8 @@ from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from leon.textsafe import one_line
+
 
 class LeonHeader(Horizontal):
     """One line at the top of the chat screen."""
@@ -38,12 +40,12 @@ class LeonHeader(Horizontal):
         if not self.is_mounted:
             return
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(self.title, "bold")
+        text.append(one_line(self.title), "bold")  # a thread title: anyone's text
         for label, value in (("", self.kind), ("model ", self.model), ("agent ", self.agent)):
             if value:
                 text.append("  ·  ", "dim")
                 text.append(label, "dim")
-                text.append(value)
+                text.append(one_line(value))
         self.query_one("#header-title", Static).update(text)
         self.set_class(self.demo, "-demo")
 

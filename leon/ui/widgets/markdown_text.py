@@ -28,6 +28,8 @@ from rich.theme import Theme
 from textual.color import Color
 from textual.widgets import Static
 
+from leon.textsafe import clean
+
 
 class _Heading(Heading):
     LEVEL_ALIGN: ClassVar[dict[str, Any]] = {f"h{n}": "left" for n in range(1, 7)}
@@ -132,7 +134,7 @@ class MarkdownText(Static):
 
     def __init__(self, text: str, *, classes: str | None = None) -> None:
         super().__init__(classes=classes)
-        self.text = text
+        self.text = clean(text)  # no escape sequence reaches Rich (it passes them through)
 
     def on_mount(self) -> None:
         self.watch(self.app, "theme", lambda _: self.refresh(layout=True), init=False)

@@ -1,6 +1,9 @@
 """What the transcript is made of: user and assistant messages (Markdown when they use
 it; the reply streams through ``Markdown.get_stream``), the compaction summary block, and
-one-line notices. Every block can take focus (Tab or a click) and be copied with ``c``."""
+one-line notices. Every block can take focus (Tab or a click) and be copied with ``c``.
+
+What a block draws is cleaned by :mod:`leon.textsafe` (no escape sequence in a message can
+reach the terminal); what ``c`` copies is the text as stored."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Static
 
+from leon.textsafe import StreamCleaner, clean, one_line
 from leon.ui.bindings import bindings_for
 
 if TYPE_CHECKING:
@@ -29,7 +33,8 @@ _MARKDOWN = re.compile(r"[*_`#\[\]|<>]|^\s*(?:[-+]|\d+[.)])\s|^\s*(?:---|===)", 
 def body(text: str) -> Widget:
     """The widget for a finished message's text: one Static either way (Markdown through
     Rich, see :mod:`leon.ui.widgets.markdown_text`; Textual's Markdown widget is kept for
-    replies while they stream)."""
+    replies while they stream). The text is cleaned of control sequences first."""
+    text = clean(text)
     if _MARKDOWN.search(text):
         from leon.ui.widgets.markdown_text import MarkdownText
 
@@ -138,6 +143,8 @@ class AssistantMessage(Block):
         # The mark of a reply that ended short ("cut off at the output limit", "declined").
         self.stopped = stopped
         self._stream: MarkdownStream | None = None
+        # a sequence split between two streamed fragments is still removed whole
+        self._cleaner = StreamCleaner()
 
     def compose(self) -> ComposeResult:
         yield Static(self.speaker, classes="speaker")
@@ -154,6 +161,7 @@ class AssistantMessage(Block):
 
     @staticmethod
     def _interrupted_note(reason: str) -> Static:
+        reason = one_line(reason)
         return Static(Text.assemble(("‖ interrupted", "bold"), f" — {reason}" if reason else ""),
                       classes="interrupted-note")
 
@@ -179,13 +187,18 @@ class AssistantMessage(Block):
 
             self.add_class("-streaming")
             self._stream = Markdown.get_stream(self.query_one(Markdown))
-        await self._stream.write(fragment)
+        shown = self._cleaner.feed(fragment)
+        if shown:
+            await self._stream.write(shown)
 
     async def finish(self) -> None:
         """Stop the stream (flushing what is pending); safe to call more than once."""
         stream, self._stream = self._stream, None
         self.remove_class("-streaming")
         if stream is not None:
+            rest = self._cleaner.finish()
+            if rest:
+                await stream.write(rest)
             await stream.stop()
 
     async def mark_interrupted(self, reason: str) -> None:
@@ -251,6 +264,6 @@ class Notice(Static):
     −18,240 tokens"). ``level``: info, memory, warning, error."""
 
     def __init__(self, text: str, *, level: str = "info", message_index: int = 0) -> None:
-        super().__init__(Text.assemble(("— ", "dim"), text), classes=f"notice -{level}")
+        super().__init__(Text.assemble(("— ", "dim"), clean(text)), classes=f"notice -{level}")
         self.message_index = message_index
         self.plain = text

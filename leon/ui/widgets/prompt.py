@@ -1,12 +1,16 @@
 """The prompt: a multi-line input. Enter sends; shift+enter or ctrl+j inserts a new line
 (ctrl+j works in every terminal; shift+enter only where the terminal reports it); Up on
-the first line recalls earlier prompts, Down on the last line walks back."""
+the first line recalls earlier prompts, Down on the last line walks back.
+
+The prompt draws the text it holds, so what enters it from elsewhere (a recalled stored
+prompt, a paste copied out of a terminal) is cleaned by :mod:`leon.textsafe` first."""
 
 from __future__ import annotations
 
 from textual import events
 from textual.widgets import TextArea
 
+from leon.textsafe import clean
 from leon.ui.bindings import bindings_for
 from leon.ui.messages import PromptSubmitted
 
@@ -29,6 +33,14 @@ class PromptInput(TextArea):
         self.prompts: list[str] = []
         self._recall_index: int | None = None  # position in history while recalling
         self._draft = ""                        # what was typed before recalling began
+
+    def load_text(self, text: str) -> None:
+        """Replace the prompt's text (history recall, a failed message put back)."""
+        super().load_text(clean(text))
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        event.text = clean(event.text)
+        await super()._on_paste(event)
 
     # -- history -------------------------------------------------------------------
     def set_history(self, prompts: list[str]) -> None:

@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from leon.textsafe import clean, one_line
 from leon.ui.widgets.message import Block
 
 PREVIEW_LINES = 24
@@ -37,7 +38,7 @@ def human_size(n: int) -> str:
 
 def args_summary(name: str, args: dict[str, Any], limit: int = 70) -> str:
     """The arguments in one line: the command for bash, the path for file tools, else
-    ``key=value`` pairs."""
+    ``key=value`` pairs; cleaned of control sequences (the model chose them)."""
     if not args:
         return ""
     for key in ("command", "path", "pattern", "file_path", "description"):
@@ -48,6 +49,7 @@ def args_summary(name: str, args: dict[str, Any], limit: int = 70) -> str:
             break
     else:
         text = " ".join(f"{k}={_short(v)}" for k, v in args.items())
+    text = one_line(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -165,7 +167,7 @@ class ToolBlock(Block):
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f"{arrow} ", muted)
         text.append(icon + " ", self._style(style))
-        text.append(self.tool_name, self._style("tool--name"))
+        text.append(one_line(self.tool_name), self._style("tool--name"))
         summary = args_summary(self.tool_name, self.args)
         if summary:
             text.append("  " + summary, muted)
@@ -179,17 +181,17 @@ class ToolBlock(Block):
         return text
 
     def _args_text(self) -> Text:
-        return Text(json.dumps(self.args, indent=2, ensure_ascii=False))
+        return Text(clean(json.dumps(self.args, indent=2, ensure_ascii=False)))
 
     def _output_text(self) -> Text:
         lines = self.output.splitlines()
         shown = "\n".join(lines[:PREVIEW_LINES])
-        text = Text(shown)
+        text = Text(clean(shown))  # tool output: whatever the command printed
         muted = self._style("tool--muted")
         if len(lines) > PREVIEW_LINES:
             text.append(f"\n… {len(lines) - PREVIEW_LINES:,} more lines", muted)
         if self.spill_path:
-            text.append(f"\nfull output: {self.spill_path}  (o to open)", muted)
+            text.append(f"\nfull output: {clean(self.spill_path)}  (o to open)", muted)
         return text
 
     def _refresh(self) -> None:
