@@ -11,12 +11,13 @@ import json
 import os
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from leon import memory_commands, tool_commands
 from leon.agent import events as ev
-from leon.agent.turn import TurnError
+from leon.agent.turn import TurnBusy, TurnError
 from leon.cli import EXIT_FAILED, EXIT_USAGE
 from leon.config import ConfigError, Settings, describe_keys, load_settings
 from leon.lifecycle import commands as lifecycle_commands
@@ -41,8 +42,10 @@ async def dispatch(args: argparse.Namespace) -> int:
         return config_command(args, settings)
     if command is None:
         return await open_tui(args, paths, settings)
+    if command == "doctor":  # it must work when the databases cannot be opened
+        return await doctor_command(args, paths, settings)
     try:
-        stores = await Stores.open(paths)
+        stores = await Stores.open(paths, lock_wait=settings["store.lock_wait"], notify=err)
     except StoreError as exc:
         err(str(exc))
         return EXIT_FAILED
@@ -50,7 +53,7 @@ async def dispatch(args: argparse.Namespace) -> int:
         handler = {
             "run": run_command, "threads": threads_command, "checkpoints": checkpoints_command,
             "rollback": rollback_command, "rollforward": rollforward_command,
-            "doctor": doctor_command, "sandbox": tool_commands.sandbox_command,
+            "sandbox": tool_commands.sandbox_command,
             "inbox": tool_commands.inbox_command,
             "compact": memory_commands.compact_command,
             "gc": lifecycle_commands.gc_command, "stats": lifecycle_commands.stats_command,
@@ -78,11 +81,50 @@ async def open_tui(args: argparse.Namespace, paths: Paths, settings: Settings) -
 
 
 # -- leon run ---------------------------------------------------------------------------
+@dataclass
+class _RunState:
+    thread_id: str | None = None
+    stored: bool = False  # the user's message is in leon.db
+
+
 async def run_command(args: argparse.Namespace, stores: Stores, paths: Paths,
                       settings: Settings) -> int:
+    """``leon run``. The prompt is never lost to a lock or a busy thread: when it could
+    not be stored, one line says so (a prompt read from stdin is kept in a file)."""
+    from_stdin = args.prompt == "-"
+    prompt = sys.stdin.read() if from_stdin else args.prompt
+    state = _RunState()
+    try:
+        return await _run_prompt(args, stores, paths, settings, prompt, state)
+    except (StoreError, TurnBusy) as exc:
+        if state.stored:
+            err(f"{exc}; your message is stored in thread {state.thread_id}")
+        elif from_stdin and prompt.strip():
+            kept = _keep_unsent(paths, prompt)
+            err(f"{exc}; your message was not stored: it is kept in {kept}")
+        else:
+            err(f"{exc}; your message was not stored: run the command again")
+        return EXIT_FAILED
+
+
+def _keep_unsent(paths: Paths, prompt: str) -> Path:
+    """Save a prompt that could not be stored (it came from a pipe: the user may not
+    have it anywhere else) as a private file under LEON_HOME/unsent/."""
+    from leon.paths import make_private_dir
+
+    folder = make_private_dir(paths.home / "unsent")
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = folder / f"{stamp}-{os.getpid()}.txt"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
+        fh.write(prompt)
+    return path
+
+
+async def _run_prompt(args: argparse.Namespace, stores: Stores, paths: Paths,
+                      settings: Settings, prompt: str, state: _RunState) -> int:
     from leon.runtime import choose_provider, make_agent, resolve_thread
 
-    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     if not prompt.strip():
         err("empty prompt")
         return EXIT_USAGE
@@ -94,6 +136,7 @@ async def run_command(args: argparse.Namespace, stores: Stores, paths: Paths,
     thread_name = args.run_thread or args.thread
     thread = await resolve_thread(stores, thread=thread_name, kind=None if thread_name else "oneshot",
                                   model=choice.model)
+    state.thread_id = thread.id
     from leon.agent.policy import NonInteractiveAsker
 
     agent = await make_agent(stores, paths, settings, choice, thread, workspace,
@@ -109,6 +152,10 @@ async def run_command(args: argparse.Namespace, stores: Stores, paths: Paths,
             _print_json({"kind": "notice", "text": line})
         else:
             print(f"leon: {line}", file=sys.stderr)
+    if args.no_wait:
+        agent.turn_wait = 0
+    agent.subscribe(lambda e: setattr(state, "stored", state.stored or
+                                      isinstance(e, ev.UserMessageStored)))
     agent.subscribe(_json_printer if as_json else _TextPrinter())
 
     task = asyncio.current_task()
@@ -118,6 +165,10 @@ async def run_command(args: argparse.Namespace, stores: Stores, paths: Paths,
             loop.add_signal_handler(signal.SIGTERM, task.cancel)
     try:
         result = await agent.send(prompt)
+    except TurnBusy as exc:
+        if args.no_wait:
+            raise TurnBusy(f"{exc} (--no-wait)") from None
+        raise
     except TurnError as exc:
         if as_json:
             _print_json({"kind": "error", "error": str(exc), "status": exc.status})
@@ -174,6 +225,9 @@ def _describe(event: ev.AgentEvent) -> None:
         if event.meta.get("permission") == "denied":
             state = "denied: allow it with --yes or [permissions] allow in config.toml"
         print(f"  {state}, {_size(event.bytes)}", file=sys.stderr)
+    elif isinstance(event, ev.WaitingForThread):
+        print(f"leon: {event.text.rstrip('…)')}; --no-wait gives up at once)…",
+              file=sys.stderr)
     elif isinstance(event, ev.Retried):
         print(f"\nleon: {event.reason}; retrying in {event.delay:.1f}s (attempt {event.attempt})",
               file=sys.stderr)
@@ -343,19 +397,24 @@ async def rollforward_command(args: argparse.Namespace, stores: Stores, paths: P
 
 
 # -- doctor and config ------------------------------------------------------------------
-async def doctor_command(args: argparse.Namespace, stores: Stores, paths: Paths,
-                         settings: Settings) -> int:
+async def doctor_command(args: argparse.Namespace, paths: Paths, settings: Settings) -> int:
+    """Check the three databases without opening them for writing (so it also works on
+    one leon refuses), the config, agent profiles and the API key; exit 1 on a problem."""
+    from leon.store import ChatStore, LeonStore, SandboxStore
+    from leon.store.doctor import diagnose
+
     problems = 0
     print(f"home   {paths.home}")
     print(f"cache  {paths.cache}")
-    for store in (stores.leon, stores.sandbox, stores.chat):
-        result = await store.integrity_check()
-        version = await store.schema_version()
-        mode = oct(store.path.stat().st_mode & 0o777)
-        ok = result == "ok" and mode == "0o600"
-        problems += 0 if ok else 1
-        print(f"{'ok ' if ok else 'BAD'}    {store.path.name}: integrity {result}, schema v{version}, "
-              f"mode {mode[2:]}, {_size(store.db.size_bytes())}")
+    for store_cls, path in ((LeonStore, paths.leon_db), (SandboxStore, paths.sandbox_db),
+                            (ChatStore, paths.chat_db)):
+        found = await asyncio.to_thread(diagnose, path, store_cls.NAME, len(store_cls.MIGRATIONS))
+        problems += 0 if found.ok else 1
+        print(f"{'ok ' if found.ok else 'BAD'}    {path.name}: {found.summary}")
+        for line in found.details:
+            print(f"         {line}")
+        for line in found.advice:
+            print(f"  fix: {line}")
     print(f"ok     config: {paths.config if paths.config.exists() else 'none (defaults)'}; "
           f"model {settings['model']}")
     problems += tool_commands.doctor_agents(paths)
@@ -364,6 +423,8 @@ async def doctor_command(args: argparse.Namespace, stores: Stores, paths: Paths,
         print(f"ok     ANTHROPIC_API_KEY is set; API at {base}")
     else:
         print("note   ANTHROPIC_API_KEY is not set: leon uses the offline demo model")
+    if problems:
+        err(f"{problems} problem(s) found; see the 'fix:' lines above")
     return EXIT_FAILED if problems else 0
 
 

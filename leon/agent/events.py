@@ -72,6 +72,28 @@ class MessageStored(AgentEvent):
 
 
 @dataclass
+class WaitingForThread(AgentEvent):
+    """Another leon (``holder``: "pid N") is answering on this thread; this turn waits
+    for it, up to ``limit`` seconds, before it stores anything."""
+
+    thread_id: str
+    holder: str
+    limit: float
+    kind: str = field(init=False, default="waiting")
+
+    @property
+    def text(self) -> str:
+        return (f"waiting for the other leon ({self.holder}) on this thread "
+                f"(up to {_duration(self.limit)})…")
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 120 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
+@dataclass
 class Retried(AgentEvent):
     """The API refused for now (rate limit, overload, dropped connection); retrying."""
 

@@ -88,6 +88,7 @@ class ChatScreen(Screen[None]):
         self._reply: AssistantMessage | None = None
         self._pending_text: str | None = None      # typed before the agent was ready
         self._turn_text: str | None = None         # the text of the running turn
+        self._turn_stored = False                  # its user message is in leon.db
         self._failed: tuple[str, int] | None = None  # (text, user message id) of a failed send
         self._gauge_timer: Any = None
         self._streamed = ""
@@ -311,6 +312,7 @@ class ChatScreen(Screen[None]):
 
     def start_turn(self, text: str, *, resume: bool = False) -> None:
         self._turn_text = text
+        self._turn_stored = resume  # a resumed turn's message was stored before
         self._failed = None
         self._streamed = ""
         self._set_status("replying… Esc stops the reply")
@@ -357,7 +359,15 @@ class ChatScreen(Screen[None]):
         self._streamed = ""
         self.gauge.streaming_tokens = 0
         self._set_status("")
-        if state == WorkerState.CANCELLED:
+        if state == WorkerState.CANCELLED and not self._turn_stored and text is not None:
+            # Stopped while waiting for another leon on this thread: nothing was stored.
+            if not self.prompt.text.strip():
+                self.prompt.load_text(text)
+                self.prompt.move_cursor(self.prompt.document.end)
+            await self.transcript.add(Notice(
+                "stopped waiting; your message was not sent — it is back in the prompt",
+                level="warning", message_index=self._index()))
+        elif state == WorkerState.CANCELLED:
             if reply is not None:
                 await reply.mark_interrupted("stopped by the user")
             await self.transcript.add(Notice("reply stopped; what arrived is kept",
@@ -404,6 +414,7 @@ class ChatScreen(Screen[None]):
         elif isinstance(event, (ev.UserMessageStored, ev.MessageStored)):
             self._track_stored(event.message_id)
             if isinstance(event, ev.UserMessageStored):
+                self._turn_stored = True
                 self.update_header()  # the first message may have titled the thread
             if isinstance(event, ev.MessageStored) and event.role == "assistant":
                 await self._close_reply(event.message_id)
@@ -430,6 +441,10 @@ class ChatScreen(Screen[None]):
             self.refresh_gauge()
         elif isinstance(event, ev.MemoryEvent):
             await self._memory_event(event)
+        elif isinstance(event, ev.WaitingForThread):
+            # Another leon answers on this thread; the message is sent once it is done.
+            self._set_status(f"{event.text} Esc stops waiting")
+            await self._feed(event)
         else:
             await self._feed(event)
 

@@ -115,6 +115,8 @@ def describe(event: ev.AgentEvent) -> Described | None:
                                   f"attempt {event.attempt}", "warning")
     if isinstance(event, ev.ReplyInterrupted):
         return Described("interrupted", f"reply interrupted: {event.reason}", "warning")
+    if isinstance(event, ev.WaitingForThread):
+        return Described("waiting", event.text, "warning")
     if isinstance(event, ev.TurnFailed):
         status = f" ({event.status})" if event.status else ""
         return Described("error", f"error{status}: {event.error}", "error")
