@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 import signal
+import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,12 @@ async def dispatch(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     except StoreError as exc:
         err(str(exc))
+        return EXIT_FAILED
+    except sqlite3.DatabaseError as exc:
+        if type(exc) is not sqlite3.DatabaseError:  # a bug (IntegrityError, ...), not damage
+            raise
+        # Damage the start-up check could not see (pages it did not read).
+        err(f"a database in {paths.home} is damaged ({exc}); run `leon doctor`")
         return EXIT_FAILED
     finally:
         await stores.close()
@@ -370,9 +377,31 @@ async def _ancestors(store: Any, thread_id: str, checkpoint_id: int | None) -> l
     return chain
 
 
+@contextlib.asynccontextmanager
+async def _between_turns(stores: Stores, thread_id: str) -> Any:
+    """Move a thread's head only while no leon is answering on it (its turn lock);
+    otherwise say who is, and do nothing."""
+    from leon.store.turnlock import ThreadBusy
+
+    lock = stores.leon.turn_lock(thread_id)
+    try:
+        await lock.acquire(0)
+    except ThreadBusy as exc:
+        raise StoreError(f"{exc}; try again when it has answered") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 async def rollback_command(args: argparse.Namespace, stores: Stores, paths: Paths,
                            settings: Settings) -> int:
     thread = await stores.leon.find_thread(args.thread)
+    async with _between_turns(stores, thread.id):
+        return await _rollback(args, stores, thread)
+
+
+async def _rollback(args: argparse.Namespace, stores: Stores, thread: Any) -> int:
     if args.files:
         if not await tool_commands.rollback_files(stores, thread.id, args.checkpoint, args.force):
             return EXIT_FAILED
@@ -388,7 +417,8 @@ async def rollback_command(args: argparse.Namespace, stores: Stores, paths: Path
 async def rollforward_command(args: argparse.Namespace, stores: Stores, paths: Paths,
                               settings: Settings) -> int:
     thread = await stores.leon.find_thread(args.thread)
-    target = await stores.leon.rollforward(thread.id)
+    async with _between_turns(stores, thread.id):
+        target = await stores.leon.rollforward(thread.id)
     if target is None:
         print(f"{thread.id}: already at the newest checkpoint of its branch")
         return 0

@@ -126,6 +126,7 @@ class LockWait:
         and prove nothing."""
         delay = 0.05
         while True:
+            started = time.monotonic()
             try:
                 result = await op()
             except sqlite3.OperationalError as exc:
@@ -137,13 +138,12 @@ class LockWait:
                 return result
             now = time.monotonic()
             if self.busy_since is None:  # the refused attempt itself waited busy_timeout
-                self.busy_since = now - BUSY_TIMEOUT_MS / 1000
+                self.busy_since = started
             deadline = self.busy_since + self.limit
             if now >= deadline:
                 raise DatabaseLocked(
                     f"{self.path} is locked by another process{_holder_text(self.path)}; "
-                    f"gave up after {self.limit:g} s (store.lock_wait). Try again when it "
-                    "has finished.") from None
+                    f"gave up after {self.limit:g} s (store.lock_wait)") from None
             if not self.noted and self.notify is not None:
                 self.noted = True
                 self.notify(f"{self.path.name} is locked by another process"
@@ -222,22 +222,6 @@ def _stamp(path: Path) -> tuple[int, int, bool]:
     return (st.st_size, st.st_mtime_ns, _has_side_files(path))
 
 
-def truncation(path: Path, header: bytes) -> str | None:
-    """Why the file is shorter than its header says (None when it is not, or when a WAL
-    beside it may hold the missing pages)."""
-    if len(header) < 100 or _has_side_files(path):
-        return None
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    pages = int.from_bytes(header[28:32], "big")
-    if header[92:96] != header[96:100] or pages == 0:  # the in-header size is not valid
-        return None
-    size = os.stat(path).st_size
-    if size < pages * page_size:
-        return f"truncated: {size} bytes where its header says {pages * page_size}"
-    return None
-
-
 def damaged_message(path: Path, why: str) -> str:
     return (f"{path} is damaged ({why}). Run `leon doctor`; to start afresh move it aside "
             f"(mv '{path}' '{path}.bad'). It was not changed.")
@@ -266,8 +250,8 @@ def probe(path: Path, name: str, known_version: int) -> int:
     if st is None or st.st_size == 0:
         return 0
     with open(path, "rb") as fh:
-        header = fh.read(100)
-    if header[:16] != SQLITE_HEADER:
+        header = fh.read(16)
+    if header != SQLITE_HEADER:
         raise StoreError(
             f"{path} is not a SQLite database (the {name} store). Move it aside "
             f"(e.g. mv '{path}' '{path}.bad') and leon will create a new one; it was not changed."
@@ -285,8 +269,6 @@ def probe(path: Path, name: str, known_version: int) -> int:
             if attempt < 2 and _stamp(path) != before:
                 continue
             raise StoreError(damaged_message(path, str(exc))) from None
-    if (why := truncation(path, header)) is not None:
-        raise StoreError(damaged_message(path, why))
     if version > known_version:
         raise StoreError(newer_message(path, version, known_version))
     return version
@@ -330,7 +312,7 @@ async def _opening(directory: Path, limit: float, notify: Notify | None) -> Asyn
             if waited >= limit:
                 raise DatabaseLocked(
                     f"another leon has been opening the databases in {directory} for "
-                    f"{limit:g} s (store.lock_wait); try again when it has started.")
+                    f"{limit:g} s (store.lock_wait)")
             if waited > 2 and not noted and notify is not None:
                 noted = True
                 notify(f"waiting for another leon that is opening the databases in {directory}…")
@@ -345,14 +327,23 @@ def _statements(script: str) -> Iterator[str]:
     """The statements of a migration script, one at a time (``executescript`` would
     commit the transaction the migration must run in). ``sqlite3.complete_statement``
     knows about strings and ``CREATE TRIGGER … BEGIN … END``."""
+    pieces = script.split(";")
     buf = ""
-    for piece in script.split(";"):
-        buf += piece + ";"
-        if sqlite3.complete_statement(buf):
-            if any(line.strip() and not line.strip().startswith("--")
-                   for line in buf.splitlines()):
-                yield buf.strip()
-            buf = ""
+    for i, piece in enumerate(pieces):
+        buf += piece
+        if i == len(pieces) - 1 or not sqlite3.complete_statement(buf + ";"):
+            buf += ";" if i < len(pieces) - 1 else ""
+            continue
+        yield from _unless_empty(buf + ";")
+        buf = ""
+    yield from _unless_empty(buf)
+
+
+def _unless_empty(text: str) -> Iterator[str]:
+    """``text`` stripped, unless it holds nothing but comments and semicolons."""
+    code = [line.split("--", 1)[0] for line in text.splitlines()]
+    if "".join(code).replace(";", "").strip():
+        yield text.strip()
 
 
 async def open_database(

@@ -20,7 +20,6 @@ from leon.store.db import (
     lock_holder,
     plain_file_problem,
     readonly_uri,
-    truncation,
 )
 
 MAX_PROBLEMS = 10  # lines of quick_check/integrity_check output shown
@@ -75,11 +74,11 @@ def diagnose(path: Path, name: str, known_version: int) -> Diagnosis:
     mode = st.st_mode & 0o777
     try:
         with open(path, "rb") as fh:
-            header = fh.read(100)
+            header = fh.read(16)
     except OSError as exc:
         return Diagnosis(name, path, "damaged", clean(f"cannot read it: {exc.strerror}"),
                          advice=["check its owner and permissions (leon wants 0600, yours)"])
-    if header[:16] != SQLITE_HEADER:
+    if header != SQLITE_HEADER:
         return Diagnosis(name, path, "not_sqlite", "not a SQLite database (wrong header)",
                          advice=[aside])
     try:
@@ -94,8 +93,6 @@ def diagnose(path: Path, name: str, known_version: int) -> Diagnosis:
             if is_busy(exc):
                 return _locked(name, path)
             return _damaged(name, path, str(exc), _check(conn, "quick_check"), aside, restore)
-        if (why := truncation(path, header)) is not None:
-            return _damaged(name, path, why, _check(conn, "quick_check"), aside, restore)
         if version > known_version:
             return Diagnosis(
                 name, path, "newer",
