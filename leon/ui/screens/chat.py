@@ -359,6 +359,10 @@ class ChatScreen(Screen[None]):
         self._streamed = ""
         self.gauge.streaming_tokens = 0
         self._set_status("")
+        if self._reload_pending and (state == WorkerState.ERROR or not self._turn_stored):
+            # Redraw before the notice below, or the redraw would take it away again.
+            self._reload_pending = False
+            await self.reload()
         if state == WorkerState.CANCELLED and not self._turn_stored and text is not None:
             # Stopped while waiting for another leon on this thread: nothing was stored.
             if not self.prompt.text.strip():
@@ -442,7 +446,9 @@ class ChatScreen(Screen[None]):
         elif isinstance(event, ev.MemoryEvent):
             await self._memory_event(event)
         elif isinstance(event, ev.WaitingForThread):
-            # Another leon answers on this thread; the message is sent once it is done.
+            # Another leon answers on this thread; the message is sent once it is done,
+            # and the transcript is redrawn after the turn to show what that leon added.
+            self._reload_pending = True
             self._set_status(f"{event.text} Esc stops waiting")
             await self._feed(event)
         else:
