@@ -62,6 +62,13 @@ def _garbage_after_header(path):
     path.write_bytes(data[:100] + b"\xff" * (len(data) - 100))
 
 
+def _garbage_with_a_stale_wal(path):
+    """A crash left a -wal (no -shm): reading it with mode=ro would create the -shm."""
+    _garbage_after_header(path)
+    with open(f"{path}-wal", "wb") as fh:
+        fh.write(b"\x37\x7f\x06\x82" + b"\0" * 28)
+
+
 def _newer(path):
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version = {len(MIGRATIONS[path.name]) + 5}")
@@ -105,6 +112,7 @@ ATTACKS = [
     ("truncated-tail", _truncate_tail, "is damaged", "damaged"),
     ("truncated-header", _truncate_header, "is damaged", "damaged"),
     ("garbage-after-header", _garbage_after_header, "is damaged", "damaged"),
+    ("garbage-with-stale-wal", _garbage_with_a_stale_wal, "is damaged", "damaged"),
     ("newer-schema", _newer, "newer than this leon", "newer than this leon understands"),
     ("not-sqlite", _not_sqlite, "is not a SQLite database", "not a SQLite database"),
     ("directory", _directory, "is a directory, not a database file",

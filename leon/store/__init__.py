@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from leon.paths import Paths
 from leon.store.chat_store import ChatStore
@@ -14,6 +15,13 @@ from leon.store.sandbox_store import SandboxStore
 
 __all__ = ["Stores", "LeonStore", "SandboxStore", "ChatStore", "StoreError", "DatabaseLocked",
            "NotFound"]
+
+
+async def _check(path: Path, name: str, known: int, lock_wait: float,
+                 notify: Notify | None) -> None:
+    """:func:`leon.store.db.probe` in a thread, retried while the file is locked."""
+    await LockWait(path, lock_wait, notify).run(lambda: asyncio.to_thread(probe, path, name,
+                                                                           known))
 
 
 @dataclass
@@ -34,9 +42,7 @@ class Stores:
         kinds = ((LeonStore, paths.leon_db), (SandboxStore, paths.sandbox_db),
                  (ChatStore, paths.chat_db))
         for store_cls, path in kinds:
-            await LockWait(path, lock_wait, notify).run(
-                lambda c=store_cls, p=path: asyncio.to_thread(probe, p, c.NAME,
-                                                              len(c.MIGRATIONS)))
+            await _check(path, store_cls.NAME, len(store_cls.MIGRATIONS), lock_wait, notify)
         opened: list = []
         try:
             for store_cls, path in kinds:

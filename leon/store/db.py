@@ -200,17 +200,19 @@ def check_plain_files(path: Path, name: str) -> os.stat_result | None:
         return None
 
 
-def _has_side_files(path: Path) -> bool:
-    return any(os.path.lexists(f"{path}{s}") for s in ("-wal", "-shm"))
+def _in_use(path: Path) -> bool:
+    """Both ``-wal`` and ``-shm`` exist: some process may have the database open (or
+    died with it open). A connection in WAL mode always has both."""
+    return all(os.path.lexists(f"{path}{s}") for s in ("-wal", "-shm"))
 
 
 def readonly_uri(path: Path) -> str:
-    """A URI that reads ``path`` without changing anything beside it. With no ``-wal`` or
-    ``-shm`` (no process has it open), ``immutable=1``: no locks, no side files — a plain
-    ``mode=ro`` open of a WAL database would create both. Otherwise ``mode=ro`` with the
-    usual locking, reading what the WAL holds."""
+    """A URI that reads ``path`` without changing anything beside it. Unless the
+    database may be in use, ``immutable=1``: no locks, no side files — a plain ``mode=ro``
+    open of a WAL database would create ``-wal`` and ``-shm``. When it may be in use,
+    ``mode=ro`` with the usual locking, reading what the WAL holds."""
     quoted = urllib.parse.quote(str(path))
-    extra = "" if _has_side_files(path) else "&immutable=1"
+    extra = "" if _in_use(path) else "&immutable=1"
     return f"file:{quoted}?mode=ro&nofollow=1{extra}"
 
 
@@ -219,7 +221,7 @@ def _stamp(path: Path) -> tuple[int, int, bool]:
         st = os.stat(path)
     except OSError:
         return (-1, -1, False)
-    return (st.st_size, st.st_mtime_ns, _has_side_files(path))
+    return (st.st_size, st.st_mtime_ns, _in_use(path))
 
 
 def damaged_message(path: Path, why: str) -> str:
