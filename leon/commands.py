@@ -105,12 +105,15 @@ async def run_command(args: argparse.Namespace, stores: Stores, paths: Paths,
         return await _run_prompt(args, stores, paths, settings, prompt, state)
     except (StoreError, TurnBusy) as exc:
         if state.stored:
-            err(f"{exc}; your message is stored in thread {state.thread_id}")
+            line = f"{exc}; your message is stored in thread {state.thread_id}"
         elif from_stdin and prompt.strip():
-            kept = _keep_unsent(paths, prompt)
-            err(f"{exc}; your message was not stored: it is kept in {kept}")
+            line = f"{exc}; your message was not stored: it is kept in " \
+                   f"{_keep_unsent(paths, prompt)}"
         else:
-            err(f"{exc}; your message was not stored: run the command again")
+            line = f"{exc}; your message was not stored: run the command again"
+        if args.json:
+            _print_json({"kind": "error", "error": line, "stored": state.stored})
+        err(line)
         return EXIT_FAILED
 
 
@@ -233,8 +236,8 @@ def _describe(event: ev.AgentEvent) -> None:
             state = "denied: allow it with --yes or [permissions] allow in config.toml"
         print(f"  {state}, {_size(event.bytes)}", file=sys.stderr)
     elif isinstance(event, ev.WaitingForThread):
-        print(f"leon: {event.text.rstrip('…)')}; --no-wait gives up at once)…",
-              file=sys.stderr)
+        print(f"leon: waiting for the other leon ({event.holder}) on this thread (up to "
+              f"{event.limit_text}; --no-wait gives up at once)…", file=sys.stderr)
     elif isinstance(event, ev.Retried):
         print(f"\nleon: {event.reason}; retrying in {event.delay:.1f}s (attempt {event.attempt})",
               file=sys.stderr)

@@ -84,7 +84,21 @@ class WaitingForThread(AgentEvent):
     @property
     def text(self) -> str:
         return (f"waiting for the other leon ({self.holder}) on this thread "
-                f"(up to {_duration(self.limit)})…")
+                f"(up to {self.limit_text})…")
+
+    @property
+    def limit_text(self) -> str:
+        """How long it waits at most, as a person reads it ("10 min", "30 s")."""
+        return _duration(self.limit)
+
+
+@dataclass
+class BranchReloaded(AgentEvent):
+    """The thread changed in another process (its turns, a rollback, a reply left by a
+    leon that died) and the agent read it again before this turn: redraw it."""
+
+    thread_id: str
+    kind: str = field(init=False, default="branch_reloaded")
 
 
 def _duration(seconds: float) -> str:

@@ -252,6 +252,7 @@ class Agent:
             (head.summary_id if head else None) != self.summary_id
         if moved or await self.store.drafts(self.thread.id):
             await self.load()
+            self.emit(ev.BranchReloaded(self.thread.id))
 
     async def _recover_drafts(self) -> list[Message]:
         """A draft is a dead process's only while nobody holds the thread's turn lock;

@@ -80,3 +80,24 @@ async def test_escape_stops_waiting_and_gives_the_message_back(make_app):
             assert "never mind" not in [m.text for m in await app.stores.leon.branch(tid)]
         finally:
             other.release()
+
+
+async def test_turns_another_leon_added_while_idle_are_sent_and_shown(make_app):
+    """`leon run` on the thread the TUI shows, between two of its turns: the next
+    request carries those turns and the transcript shows them, in order."""
+    app = use_echo(make_app())
+    async with running(app) as pilot:
+        chat = app.chat
+        tid = chat.agent.thread.id
+        store = app.stores.leon
+        await store.append_message(tid, "user", [{"type": "text", "text": "from a script"}])
+        await store.append_message(tid, "assistant", [{"type": "text", "text": "scripted"}])
+        chat.prompt.focus()
+        chat.prompt.load_text("and me")
+        await pilot.press("enter")
+        await _until(pilot, lambda: not chat.turn_running, "the turn to end")
+        await settle(pilot)
+        texts = [m.text for m in await store.branch(tid)]
+        assert texts[-4:-1] == ["from a script", "scripted", "and me"]
+        assert [m.text for m in chat.agent.branch] == texts
+        assert [m.text for m in chat.transcript.messages][-4:-1] == texts[-4:-1]

@@ -445,6 +445,8 @@ class ChatScreen(Screen[None]):
             self.refresh_gauge()
         elif isinstance(event, ev.MemoryEvent):
             await self._memory_event(event)
+        elif isinstance(event, ev.BranchReloaded):
+            self._reload_pending = True  # another leon changed the thread: redraw after
         elif isinstance(event, ev.WaitingForThread):
             # Another leon answers on this thread; the message is sent once it is done,
             # and the transcript is redrawn after the turn to show what that leon added.
