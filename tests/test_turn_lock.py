@@ -18,7 +18,7 @@ import pytest
 from fakeapi import text
 from proc_helpers import Proc, leon_env, run_leon, wait_until
 
-from leon.store import LeonStore
+from leon.store import LeonStore, StoreError
 from leon.store.turnlock import ThreadBusy, TurnLock
 
 # A process that holds a thread's turn lock until it reads a line (or is killed).
@@ -118,6 +118,15 @@ def test_no_thread_id_becomes_a_path(tmp_path, thread_id):
     assert lock.try_acquire()
     lock.release()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["locks"]
+
+
+def test_a_symlinked_locks_directory_is_refused_and_its_target_untouched(tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir(mode=0o755)
+    (tmp_path / "locks").symlink_to(victim)
+    with pytest.raises(StoreError, match="is a symbolic link"):
+        TurnLock(tmp_path / "locks", "t1").try_acquire()
+    assert stat.S_IMODE(os.stat(victim).st_mode) == 0o755 and list(victim.iterdir()) == []
 
 
 async def test_waiting_says_so_once_then_gets_the_lock(tmp_path):

@@ -140,7 +140,8 @@ class LockWait:
             if self.busy_since is None:  # the refused attempt itself waited busy_timeout
                 self.busy_since = started
             deadline = self.busy_since + self.limit
-            if now >= deadline:
+            # Give up when another attempt, as long as this one, would end past it.
+            if now + (now - started) > deadline:
                 raise DatabaseLocked(
                     f"{self.path} is locked by another process{_holder_text(self.path)}; "
                     f"gave up after {self.limit:g} s (store.lock_wait)") from None

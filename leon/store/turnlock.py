@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from leon.paths import make_private_dir
+from leon.store.db import StoreError
 
 
 class ThreadBusy(Exception):
@@ -65,6 +66,9 @@ class TurnLock:
         """Take the lock if nobody holds it; never blocks."""
         if self._fd is not None:
             raise RuntimeError("turn lock already held by this object")
+        if os.path.islink(self.dir):  # making it private would chmod the link's target
+            raise StoreError(f"{self.dir} is a symbolic link; leon keeps its locks in a "
+                             f"directory of its own: remove it (rm '{self.dir}')")
         make_private_dir(self.dir)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
