@@ -252,8 +252,12 @@ def probe(path: Path, name: str, known_version: int) -> int:
     st = check_plain_files(path, name)
     if st is None or st.st_size == 0:
         return 0
-    with open(path, "rb") as fh:
-        header = fh.read(16)
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(16)
+    except OSError as exc:
+        raise StoreError(f"{path} cannot be read ({exc.strerror}); leon wants it 0600 and "
+                         "yours. It was not changed.") from None
     if header != SQLITE_HEADER:
         raise StoreError(
             f"{path} is not a SQLite database (the {name} store). Move it aside "

@@ -101,3 +101,27 @@ async def test_turns_another_leon_added_while_idle_are_sent_and_shown(make_app):
         assert texts[-4:-1] == ["from a script", "scripted", "and me"]
         assert [m.text for m in chat.agent.branch] == texts
         assert [m.text for m in chat.transcript.messages][-4:-1] == texts[-4:-1]
+
+
+async def test_a_wait_that_runs_out_gives_the_message_back(make_app):
+    app = use_echo(make_app())
+    async with running(app) as pilot:
+        chat = app.chat
+        app.settings.set("store.turn_wait", 0.5)
+        tid = chat.agent.thread.id
+        other = app.stores.leon.turn_lock(tid)
+        assert other.try_acquire()
+        try:
+            chat.prompt.focus()
+            chat.prompt.load_text("too late")
+            await pilot.press("enter")
+            await _until(pilot, lambda: not chat.turn_running, "the wait to run out")
+            await settle(pilot)
+            assert chat.prompt.text == "too late"
+            notices = " ".join(chat.transcript.notices)
+            assert f"another leon (pid {os.getpid()}) was still answering on this thread " \
+                   "after 0.5 s (store.turn_wait)" in notices
+            assert "back in the prompt" in notices and "Traceback" not in notices
+            assert "too late" not in [m.text for m in await app.stores.leon.branch(tid)]
+        finally:
+            other.release()
