@@ -1,8 +1,9 @@
 """``leon`` on the command line: argument parsing and exit codes.
 
 Exit status: 0 success; 1 the command failed (API error, missing thread, damaged
-database); 2 bad usage or bad configuration (nothing was opened or changed);
-130 interrupted with Ctrl+C (what had arrived is kept).
+database, a database locked past ``store.lock_wait``, another leon answering on the thread
+with ``run --no-wait`` or past ``store.turn_wait``); 2 bad usage or bad configuration
+(nothing was opened or changed); 130 interrupted with Ctrl+C (what had arrived is kept).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", "-m", dest="run_model")
     run.add_argument("--workspace", "-w", dest="run_workspace", type=Path)
     run.add_argument("--json", action="store_true", help="print events as JSON lines")
+    run.add_argument("--no-wait", action="store_true",
+                     help="if another leon is answering on the thread, exit 1 at once "
+                     "instead of waiting for it (store.turn_wait)")
     run.add_argument("--yes", "-y", action="store_true",
                      help="allow every file change and command without asking (otherwise only "
                      "what [permissions] allow in config.toml permits)")

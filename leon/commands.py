@@ -10,14 +10,16 @@ import datetime as dt
 import json
 import os
 import signal
+import sqlite3
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from leon import memory_commands, tool_commands
 from leon.agent import events as ev
 from leon.agent.stops import MARKED as ENDED_SHORT
-from leon.agent.turn import TurnError
+from leon.agent.turn import TurnBusy, TurnError
 from leon.cli import EXIT_FAILED, EXIT_USAGE
 from leon.config import ConfigError, Settings, describe_keys, load_settings
 from leon.lifecycle import commands as lifecycle_commands
@@ -49,8 +51,10 @@ async def dispatch(args: argparse.Namespace) -> int:
         return config_command(args, settings)
     if command is None:
         return await open_tui(args, paths, settings)
+    if command == "doctor":  # it must work when the databases cannot be opened
+        return await doctor_command(args, paths, settings)
     try:
-        stores = await Stores.open(paths)
+        stores = await Stores.open(paths, lock_wait=settings["store.lock_wait"], notify=err)
     except StoreError as exc:
         err(str(exc))
         return EXIT_FAILED
@@ -58,7 +62,7 @@ async def dispatch(args: argparse.Namespace) -> int:
         handler = {
             "run": run_command, "threads": threads_command, "checkpoints": checkpoints_command,
             "rollback": rollback_command, "rollforward": rollforward_command,
-            "doctor": doctor_command, "sandbox": tool_commands.sandbox_command,
+            "sandbox": tool_commands.sandbox_command,
             "inbox": tool_commands.inbox_command,
             "compact": memory_commands.compact_command,
             "gc": lifecycle_commands.gc_command, "stats": lifecycle_commands.stats_command,
@@ -72,6 +76,12 @@ async def dispatch(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     except PathError as exc:  # a path leon would not derive (leon.paths): refused, one line
         err(str(exc))
+        return EXIT_FAILED
+    except sqlite3.DatabaseError as exc:
+        if type(exc) is not sqlite3.DatabaseError:  # a bug (IntegrityError, ...), not damage
+            raise
+        # Damage the start-up check could not see (pages it did not read).
+        err(f"a database in {paths.home} is damaged ({exc}); run `leon doctor`")
         return EXIT_FAILED
     finally:
         await stores.close()
@@ -89,11 +99,53 @@ async def open_tui(args: argparse.Namespace, paths: Paths, settings: Settings) -
 
 
 # -- leon run ---------------------------------------------------------------------------
+@dataclass
+class _RunState:
+    thread_id: str | None = None
+    stored: bool = False  # the user's message is in leon.db
+
+
 async def run_command(args: argparse.Namespace, stores: Stores, paths: Paths,
                       settings: Settings) -> int:
+    """``leon run``. The prompt is never lost to a lock or a busy thread: when it could
+    not be stored, one line says so (a prompt read from stdin is kept in a file)."""
+    from_stdin = args.prompt == "-"
+    prompt = read_prompt(args.prompt)
+    state = _RunState()
+    try:
+        return await _run_prompt(args, stores, paths, settings, prompt, state)
+    except (StoreError, TurnBusy) as exc:
+        if state.stored:
+            line = f"{exc}; your message is stored in thread {state.thread_id}"
+        elif from_stdin and prompt.strip():
+            line = f"{exc}; your message was not stored: it is kept in " \
+                   f"{_keep_unsent(paths, prompt)}"
+        else:
+            line = f"{exc}; your message was not stored: run the command again"
+        if args.json:
+            _print_json({"kind": "error", "error": line, "stored": state.stored})
+        err(line)
+        return EXIT_FAILED
+
+
+def _keep_unsent(paths: Paths, prompt: str) -> Path:
+    """Save a prompt that could not be stored (it came from a pipe: the user may not
+    have it anywhere else) as a private file under LEON_HOME/unsent/."""
+    from leon.paths import make_private_dir
+
+    folder = make_private_dir(paths.home / "unsent")
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = folder / f"{stamp}-{os.getpid()}.txt"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
+        fh.write(prompt)
+    return path
+
+
+async def _run_prompt(args: argparse.Namespace, stores: Stores, paths: Paths,
+                      settings: Settings, prompt: str, state: _RunState) -> int:
     from leon.runtime import choose_provider, make_agent, resolve_thread
 
-    prompt = read_prompt(args.prompt)
     if not prompt.strip():
         err("empty prompt")
         return EXIT_USAGE
@@ -107,6 +159,7 @@ async def run_command(args: argparse.Namespace, stores: Stores, paths: Paths,
     thread = await resolve_thread(stores, thread=thread_name, continue_last=resume_last,
                                   kind=None if thread_name or resume_last else "oneshot",
                                   model=choice.model)
+    state.thread_id = thread.id
     from leon.agent.policy import NonInteractiveAsker
 
     agent = await make_agent(stores, paths, settings, choice, thread, workspace,
@@ -122,6 +175,10 @@ async def run_command(args: argparse.Namespace, stores: Stores, paths: Paths,
             _print_json({"kind": "notice", "text": line})
         else:
             print(f"leon: {line}", file=sys.stderr)
+    if args.no_wait:
+        agent.turn_wait = 0
+    agent.subscribe(lambda e: setattr(state, "stored", state.stored or
+                                      isinstance(e, ev.UserMessageStored)))
     agent.subscribe(_json_printer if as_json else _TextPrinter())
 
     task = asyncio.current_task()
@@ -131,6 +188,10 @@ async def run_command(args: argparse.Namespace, stores: Stores, paths: Paths,
             loop.add_signal_handler(signal.SIGTERM, task.cancel)
     try:
         result = await agent.send(prompt)
+    except TurnBusy as exc:
+        if args.no_wait:
+            raise TurnBusy(f"{exc} (--no-wait)") from None
+        raise
     except TurnError as exc:
         unsent = agent.unsent
         if as_json:
@@ -211,6 +272,9 @@ def _describe(event: ev.AgentEvent) -> None:
             print("  not run: the reply ended short (see below)", file=sys.stderr)
             return
         print(f"  {state}, {_size(event.bytes)}", file=sys.stderr)
+    elif isinstance(event, ev.WaitingForThread):
+        print(f"leon: waiting for the other leon ({event.holder}) on this thread (up to "
+              f"{event.limit_text}; --no-wait gives up at once)…", file=sys.stderr)
     elif isinstance(event, ev.Retried):
         print(f"\nleon: {retry_line(event)}", file=sys.stderr)
     elif isinstance(event, ev.ReplyStopped):
@@ -372,9 +436,31 @@ async def _ancestors(store: Any, thread_id: str, checkpoint_id: int | None) -> l
     return chain
 
 
+@contextlib.asynccontextmanager
+async def _between_turns(stores: Stores, thread_id: str) -> Any:
+    """Move a thread's head only while no leon is answering on it (its turn lock);
+    otherwise say who is, and do nothing."""
+    from leon.store.turnlock import ThreadBusy
+
+    lock = stores.leon.turn_lock(thread_id)
+    try:
+        await lock.acquire(0)
+    except ThreadBusy as exc:
+        raise StoreError(f"{exc}; try again when it has answered") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 async def rollback_command(args: argparse.Namespace, stores: Stores, paths: Paths,
                            settings: Settings) -> int:
     thread = await stores.leon.find_thread(args.thread)
+    async with _between_turns(stores, thread.id):
+        return await _rollback(args, stores, thread)
+
+
+async def _rollback(args: argparse.Namespace, stores: Stores, thread: Any) -> int:
     if args.files:
         # Rows that do not record their workspace (older, imported) are confined to this one.
         workspace = (getattr(args, "rollback_workspace", None) or args.workspace
@@ -394,7 +480,8 @@ async def rollback_command(args: argparse.Namespace, stores: Stores, paths: Path
 async def rollforward_command(args: argparse.Namespace, stores: Stores, paths: Paths,
                               settings: Settings) -> int:
     thread = await stores.leon.find_thread(args.thread)
-    target = await stores.leon.rollforward(thread.id)
+    async with _between_turns(stores, thread.id):
+        target = await stores.leon.rollforward(thread.id)
     if target is None:
         print(f"{thread.id}: already at the newest checkpoint of its branch")
         return 0
@@ -403,19 +490,24 @@ async def rollforward_command(args: argparse.Namespace, stores: Stores, paths: P
 
 
 # -- doctor and config ------------------------------------------------------------------
-async def doctor_command(args: argparse.Namespace, stores: Stores, paths: Paths,
-                         settings: Settings) -> int:
+async def doctor_command(args: argparse.Namespace, paths: Paths, settings: Settings) -> int:
+    """Check the three databases without opening them for writing (so it also works on
+    one leon refuses), the config, agent profiles and the API key; exit 1 on a problem."""
+    from leon.store import ChatStore, LeonStore, SandboxStore
+    from leon.store.doctor import diagnose
+
     problems = 0
     print(f"home   {paths.home}")
     print(f"cache  {paths.cache}")
-    for store in (stores.leon, stores.sandbox, stores.chat):
-        result = await store.integrity_check()
-        version = await store.schema_version()
-        mode = oct(store.path.stat().st_mode & 0o777)
-        ok = result == "ok" and mode == "0o600"
-        problems += 0 if ok else 1
-        print(f"{'ok ' if ok else 'BAD'}    {store.path.name}: integrity {result}, schema v{version}, "
-              f"mode {mode[2:]}, {_size(store.db.size_bytes())}")
+    for store_cls, path in ((LeonStore, paths.leon_db), (SandboxStore, paths.sandbox_db),
+                            (ChatStore, paths.chat_db)):
+        found = await asyncio.to_thread(diagnose, path, store_cls.NAME, len(store_cls.MIGRATIONS))
+        problems += 0 if found.ok else 1
+        print(f"{'ok ' if found.ok else 'BAD'}    {path.name}: {found.summary}")
+        for line in found.details:
+            print(f"         {line}")
+        for line in found.advice:
+            print(f"  fix: {line}")
     print(f"ok     config: {paths.config if paths.config.exists() else 'none (defaults)'}; "
           f"model {settings['model']}")
     problems += tool_commands.doctor_agents(paths)
@@ -429,6 +521,8 @@ async def doctor_command(args: argparse.Namespace, stores: Stores, paths: Paths,
     else:
         print("note   neither ANTHROPIC_API_KEY nor ANTHROPIC_AUTH_TOKEN is set: leon uses "
               "the offline demo model")
+    if problems:
+        err(f"{problems} problem(s) found; see the 'fix:' lines above")
     return EXIT_FAILED if problems else 0
 
 

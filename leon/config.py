@@ -279,3 +279,4 @@ def describe_keys() -> str:
 from leon.agent import keys as _agent_keys  # noqa: E402,F401
 from leon.lifecycle import keys as _lifecycle_keys  # noqa: E402,F401
 from leon.memory import settings as _memory_settings  # noqa: E402,F401
+from leon.store import keys as _store_keys  # noqa: E402,F401

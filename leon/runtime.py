@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,13 @@ async def resolve_thread(stores: Stores, *, thread: str | None = None, kind: str
             try:
                 found = await store.find_thread(thread)
             except LookupError:
-                found = await store.create_thread("scoped", name=thread, title=thread, model=model)
+                try:
+                    found = await store.create_thread("scoped", name=thread, title=thread,
+                                                      model=model)
+                except sqlite3.IntegrityError:  # another leon created it a moment ago
+                    found = await store.thread_by_name(thread)
+                    if found is None:
+                        raise
         return found
     if continue_last:
         latest = await store.latest_thread()

@@ -125,6 +125,7 @@ def test_unknown_thread_is_a_one_line_error(env):
 
 
 def test_doctor_never_prints_the_key(api_env, fake_api):
+    assert run(api_env, "threads", "ls").returncode == 0  # doctor itself creates nothing
     out = run(api_env, "doctor")
     assert out.returncode == 0, out.stdout + out.stderr
     assert fake_api.api_key not in out.stdout + out.stderr
@@ -134,8 +135,9 @@ def test_doctor_never_prints_the_key(api_env, fake_api):
 def test_api_key_never_reaches_the_databases(api_env, fake_api, leon_paths):
     fake_api.script(text("fine"))
     assert run(api_env, "run", "-m", "claude-sonnet-4-6", "hello").returncode == 0
-    for f in leon_paths.home.iterdir():
-        assert fake_api.api_key.encode() not in f.read_bytes(), f.name
+    for f in leon_paths.home.rglob("*"):
+        if f.is_file():
+            assert fake_api.api_key.encode() not in f.read_bytes(), f.name
 
 
 def wait_for_saved_draft(home, timeout=30.0):

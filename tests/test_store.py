@@ -254,9 +254,11 @@ async def test_locked_database_gives_a_clear_error(tmp_path, monkeypatch):
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("PRAGMA journal_mode = DELETE")  # an exclusive lock blocks even readers
     holder.execute("BEGIN EXCLUSIVE")
+    notes: list[str] = []
     try:
-        with pytest.raises(StoreError, match="locked"):
-            await LeonStore.open(path)
+        with pytest.raises(StoreError, match="locked by another process.*gave up after 0.5 s"):
+            await LeonStore.open(path, lock_wait=0.5, notify=notes.append)
+        assert len(notes) == 1 and "retrying" in notes[0]
     finally:
         holder.execute("ROLLBACK")
         holder.close()

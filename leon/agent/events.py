@@ -74,6 +74,42 @@ class MessageStored(AgentEvent):
 
 
 @dataclass
+class WaitingForThread(AgentEvent):
+    """Another leon (``holder``: "pid N") is answering on this thread; this turn waits
+    for it, up to ``limit`` seconds, before it stores anything."""
+
+    thread_id: str
+    holder: str
+    limit: float
+    kind: str = field(init=False, default="waiting")
+
+    @property
+    def text(self) -> str:
+        return (f"waiting for the other leon ({self.holder}) on this thread "
+                f"(up to {self.limit_text})…")
+
+    @property
+    def limit_text(self) -> str:
+        """How long it waits at most, as a person reads it ("10 min", "30 s")."""
+        return _duration(self.limit)
+
+
+@dataclass
+class BranchReloaded(AgentEvent):
+    """The thread changed in another process (its turns, a rollback, a reply left by a
+    leon that died) and the agent read it again before this turn: redraw it."""
+
+    thread_id: str
+    kind: str = field(init=False, default="branch_reloaded")
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 120 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
+@dataclass
 class Retried(AgentEvent):
     """The API refused for now (rate limit, overload, dropped connection); retrying."""
 

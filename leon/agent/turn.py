@@ -10,7 +10,7 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,11 @@ class TurnError(Exception):
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
         self.status = status
+
+
+class TurnBusy(TurnError):
+    """Another leon was answering on the thread for longer than this one would wait
+    (``store.turn_wait``; at once with ``turn_wait = 0``). Nothing was stored."""
 
 
 @dataclass
@@ -106,6 +111,12 @@ class Agent:
         # leon.lifecycle.skills.SkillSet, set by make_agent) and the cache guard.
         self.skills: Any = None
         self.guard = CacheGuard(self)
+        # One turn at a time per thread, across processes (leon.store.turnlock): how long
+        # to wait for another leon answering on it; None: the store.turn_wait setting,
+        # 0: not at all (leon run --no-wait).
+        self.turn_wait: float | None = None
+        self._turn_lock: Any = None
+        self.summary_id: int | None = None  # the summary the loaded branch starts after
 
     # -- events ----------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
@@ -118,13 +129,14 @@ class Agent:
     # -- state ---------------------------------------------------------------------
     async def load(self) -> None:
         """Recover drafts a dead process left and load the active branch."""
-        for msg in await self.store.recover_drafts(self.thread.id):
+        for msg in await self._recover_drafts():
             self.emit(ev.ReplyInterrupted(msg.id, "leon stopped while this reply was streaming"))
         self.thread = await self.store.get_thread(self.thread.id)
         self.guard.restore(self.thread)
         head = await self.store.head(self.thread.id)
         after = None
         self.summary_text = None
+        self.summary_id = head.summary_id if head is not None else None
         if head is not None and head.summary_id is not None:
             summary = await self.store.get_summary(head.summary_id)
             self.summary_text = summary.text
@@ -225,8 +237,71 @@ class Agent:
                 return text, u.output_tokens
         raise ProviderError("the summary call ended without a reply")
 
+    # -- one turn at a time per thread ------------------------------------------------
+    def turn_lock(self) -> Any:
+        """This thread's :class:`leon.store.turnlock.TurnLock` (made on first use)."""
+        if self._turn_lock is None or self._turn_lock.thread_id != self.thread.id:
+            self._turn_lock = self.store.turn_lock(self.thread.id)
+        return self._turn_lock
+
+    @contextlib.asynccontextmanager
+    async def one_turn(self) -> AsyncIterator[None]:
+        """Hold the thread's turn lock while a turn runs. If another leon is answering on
+        the thread, wait for it (a :class:`~leon.agent.events.WaitingForThread` event says
+        so) up to ``turn_wait`` seconds, then :class:`TurnBusy`; once it is ours, catch up
+        with whatever the other process stored."""
+        from leon.store.turnlock import ThreadBusy, holder_label
+
+        wait = float(self.settings["store.turn_wait"] if self.turn_wait is None
+                     else self.turn_wait)
+        lock = self.turn_lock()
+        try:
+            await lock.acquire(wait, lambda holder: self.emit(
+                ev.WaitingForThread(self.thread.id, holder_label(holder), wait)))
+        except ThreadBusy as exc:
+            raise TurnBusy(str(exc)) from None
+        try:
+            await self._catch_up()
+            yield
+        finally:
+            lock.release()
+
+    async def _catch_up(self) -> None:
+        """Reload when the stored thread is not what this agent last read: another leon
+        added turns (or rolled back, or compacted) since, or died mid-reply."""
+        head = await self.store.head(self.thread.id)
+        tip = self.branch[-1].id if self.branch else None
+        moved = (head.message_id if head else None) != tip or \
+            (head.summary_id if head else None) != self.summary_id
+        if moved or await self.store.drafts(self.thread.id):
+            await self.load()
+            self.emit(ev.BranchReloaded(self.thread.id))
+
+    async def _recover_drafts(self) -> list[Message]:
+        """A draft is a dead process's only while nobody holds the thread's turn lock;
+        otherwise it is the reply the leon holding it is streaming, and is left alone."""
+        lock = self.turn_lock()
+        if lock.held:
+            return await self.store.recover_drafts(self.thread.id)
+        if not lock.try_acquire():
+            return []
+        try:
+            return await self.store.recover_drafts(self.thread.id)
+        finally:
+            lock.release()
+
     # -- the turn ------------------------------------------------------------------
     async def send(self, text: str, *, replace_unsent: bool = False) -> TurnResult:
+        """Run one user turn to the end, once no other leon is answering on the thread
+        (:meth:`one_turn`). Raises :class:`TurnError` on failure (:class:`TurnBusy`,
+        with nothing stored, when the wait for the other leon ran out) and re-raises
+        cancellation, in both cases after storing what happened."""
+        if not text.strip():
+            raise TurnError("empty message: type something first")
+        async with self.one_turn():
+            return await self._send(text, replace_unsent=replace_unsent)
+
+    async def _send(self, text: str, *, replace_unsent: bool = False) -> TurnResult:
         """Run one user turn to the end. Raises :class:`TurnError` on failure and
         re-raises cancellation, in both cases after storing what happened.
 
@@ -278,12 +353,13 @@ class Agent:
     async def resume(self) -> TurnResult:
         """Call the model again on the current branch (after an error or a rollback); an
         unsent message at its end is sent again."""
-        unsent = self.unsent
-        self._sending = unsent.id if unsent is not None else None
-        try:
-            return await self._run_rounds()
-        finally:
-            self._sending = None
+        async with self.one_turn():
+            unsent = self.unsent
+            self._sending = unsent.id if unsent is not None else None
+            try:
+                return await self._run_rounds()
+            finally:
+                self._sending = None
 
     async def _reply_started(self) -> None:
         """The model is answering: the message this turn sends is part of the

@@ -260,6 +260,13 @@ class LeonStore(BaseStore):
                 raise NotFound(f"no thread {thread_id!r}")
 
     # -- messages and checkpoints -----------------------------------------------------
+    def turn_lock(self, thread_id: str) -> Any:
+        """The cross-process lock that lets one leon at a time add a turn to the thread
+        (:class:`leon.store.turnlock.TurnLock`, under ``locks/`` beside leon.db)."""
+        from leon.store.turnlock import TurnLock
+
+        return TurnLock(self.path.parent / "locks", thread_id)
+
     async def head(self, thread_id: str) -> Checkpoint | None:
         row = await self.db.fetchone(
             "SELECT c.* FROM checkpoints c JOIN threads t ON t.head_checkpoint_id = c.id"
@@ -337,7 +344,14 @@ class LeonStore(BaseStore):
         """Seal a draft with its final content and put it on the branch with a checkpoint.
         ``model``: the model that wrote it (shown with the reply). ``stop_reason``: why the
         API ended the reply, when the user must know (cut off, declined); None for an
-        ordinary end."""
+        ordinary end.
+
+        The reply goes after the thread's head as it is *now*, read inside the write
+        transaction, not after the head it started from: had another writer stored a
+        message meanwhile, the reply would otherwise become that message's sibling and
+        drop it from the active branch. A draft that is older than the head's message
+        is stored as a new row (parents always have smaller ids than their children).
+        A draft that is on a checkpoint already is returned as it is."""
         now = time.time()
         async with self.db.transaction() as conn:
             row = await (
@@ -345,21 +359,42 @@ class LeonStore(BaseStore):
             ).fetchone()
             if row is None:
                 raise NotFound(f"no message {message_id}")
-            await conn.execute(
-                "UPDATE messages SET content = ?, status = ?, tokens = ?,"
-                " model = coalesce(?, model), stop_reason = ? WHERE id = ?",
-                (_dumps(content), status, tokens, model, stop_reason, message_id),
-            )
             thread_id = row["thread_id"]
+            if row["status"] != "streaming":
+                sealed = await self._checkpoint_of(conn, thread_id, message_id)
+                if sealed is not None:
+                    return _message(row), sealed
             head = await self._head_row(conn, thread_id)
+            parent = head["message_id"] if head else None
+            model = model or row["model"]
+            if parent is None or parent < message_id:
+                await conn.execute(
+                    "UPDATE messages SET content = ?, status = ?, tokens = ?, parent_id = ?,"
+                    " model = ?, stop_reason = ? WHERE id = ?",
+                    (_dumps(content), status, tokens, parent, model, stop_reason, message_id))
+            else:  # overtaken by a writer that slipped past the turn lock
+                await conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+                cur = await conn.execute(
+                    "INSERT INTO messages (thread_id, parent_id, role, content, status, tokens,"
+                    " created_at, model, stop_reason) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (thread_id, parent, row["role"], _dumps(content), status, tokens,
+                     row["created_at"], model, stop_reason))
+                message_id = int(cur.lastrowid or 0)
             ckpt = await self._add_checkpoint(
                 conn, thread_id, head, message_id,
                 kind or _default_kind(row["role"], content, status), now,
             )
-        msg = Message(message_id, thread_id, row["parent_id"], row["role"], content, status,
-                      tokens, False, row["created_at"], model=model or row["model"],
-                      stop_reason=stop_reason)
+        msg = Message(message_id, thread_id, parent, row["role"], content, status,
+                      tokens, False, row["created_at"], model=model, stop_reason=stop_reason)
         return msg, ckpt
+
+    async def _checkpoint_of(self, conn: aiosqlite.Connection, thread_id: str,
+                             message_id: int) -> Checkpoint | None:
+        cur = await conn.execute(
+            "SELECT * FROM checkpoints WHERE thread_id = ? AND message_id = ?"
+            " ORDER BY id DESC LIMIT 1", (thread_id, message_id))
+        row = await cur.fetchone()
+        return _checkpoint(row) if row else None
 
     async def drafts(self, thread_id: str) -> list[Message]:
         """Replies still marked streaming: in progress in another process, or left by one

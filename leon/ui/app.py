@@ -154,7 +154,8 @@ class LeonApp(App[None]):
         from leon.store import Stores
 
         if self.stores is None:
-            self.stores = await Stores.open(self.paths)
+            self.stores = await Stores.open(self.paths, lock_wait=self.settings["store.lock_wait"],
+                                            notify=self.database_waiting)
         choice = await self.provider_choice()
         thread = await self.first_thread(choice.model)
         # The thread's last messages are on screen before the agent reads the whole branch
@@ -162,6 +163,11 @@ class LeonApp(App[None]):
         await self.chat.preview(self.stores.leon, thread, choice)
         agent = await self.build_agent(thread_id=thread.id)
         self.chat.post_message(AgentLoaded(agent, choice.notice))
+
+    def database_waiting(self, text: str) -> None:
+        """A database is locked by another process and leon retries: say so (the store
+        calls this on the app's loop)."""
+        self.notify(text, title="waiting", severity="warning", timeout=8)
 
     def thread_painted(self) -> None:
         """The chat screen has drawn its thread: start what start-up put off (once)."""

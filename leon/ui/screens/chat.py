@@ -89,6 +89,7 @@ class ChatScreen(Screen[None]):
         self._reply: AssistantMessage | None = None
         self._pending_text: str | None = None      # typed before the agent was ready
         self._turn_text: str | None = None         # the text of the running turn
+        self._turn_stored = False                  # its user message is in leon.db
         self._gauge_timer: Any = None
         self._streamed = ""
         self._side_user_choice: bool | None = None
@@ -327,6 +328,7 @@ class ChatScreen(Screen[None]):
 
     def start_turn(self, text: str) -> None:
         self._turn_text = text
+        self._turn_stored = False  # its user message is stored (or was: an unsent one)
         self._streamed = ""
         self._set_status("replying… Esc stops the reply")
         self.turn_worker(text)
@@ -367,22 +369,41 @@ class ChatScreen(Screen[None]):
         reply, self._reply = self._reply, None
         if reply is not None:
             await reply.finish()
-        self._turn_text = None
+        text, self._turn_text = self._turn_text, None
         self._streamed = ""
         self.gauge.streaming_tokens = 0
         self._set_status("")
+        began = self._turn_stored
+        failed = state != WorkerState.SUCCESS
+        if self._reload_pending and (state == WorkerState.ERROR or not began):
+            # Redraw before the notice below, or the redraw would take it away again.
+            self._reload_pending = False
+            await self.reload()
+        elif failed and not began and text is not None:
+            # The turn never began (stopped, or gave up, while another leon had the
+            # thread): nothing was stored, so show what is.
+            await self.reload()
         agent = self.agent
-        unsent = agent.unsent if agent is not None and state != WorkerState.SUCCESS else None
+        unsent = agent.unsent if agent is not None and failed else None
         if unsent is not None:  # no reply came: the message is not part of the thread
             block = self._user_block(unsent.id)
             if block is not None:
                 await block.mark_unsent()
-            if not self.prompt.text.strip():
-                self.prompt.load_text(unsent.text)
-                self.prompt.move_cursor(self.prompt.document.end)
+        restore = (unsent.text if unsent is not None else None) if began else text
+        if failed and restore is not None and not self.prompt.text.strip():
+            self.prompt.load_text(restore)
+            self.prompt.move_cursor(self.prompt.document.end)
         back = (" — your message was not sent and is back in the prompt: Enter sends it "
-                "again, or edit it to send something else instead") if unsent else ""
-        if state == WorkerState.CANCELLED:
+                "again, or edit it to send something else instead") if unsent and began else ""
+        if failed and not began and text is not None:
+            what = "stopped waiting" if state == WorkerState.CANCELLED else error_text(error)
+            await self.transcript.add(Notice(
+                f"{what}; your message was not sent — it is back in the prompt",
+                level="warning", message_index=self._index()))
+            if state == WorkerState.ERROR:
+                self.app.notify(what, title="the message was not sent", severity="error",
+                                timeout=8)
+        elif state == WorkerState.CANCELLED:
             if reply is not None:
                 await reply.mark_interrupted("stopped by the user")
             stopped = "reply stopped" + (back or "; what arrived is kept")
@@ -422,6 +443,7 @@ class ChatScreen(Screen[None]):
         elif isinstance(event, (ev.UserMessageStored, ev.MessageStored)):
             self._track_stored(event.message_id)
             if isinstance(event, ev.UserMessageStored):
+                self._turn_stored = True
                 self.update_header()  # the first message may have titled the thread
                 if not event.resent:  # the block typed this session learns its id
                     for block in reversed(list(transcript.query(UserMessage))):
@@ -458,6 +480,14 @@ class ChatScreen(Screen[None]):
             self.refresh_gauge()
         elif isinstance(event, ev.MemoryEvent):
             await self._memory_event(event)
+        elif isinstance(event, ev.BranchReloaded):
+            self._reload_pending = True  # another leon changed the thread: redraw after
+        elif isinstance(event, ev.WaitingForThread):
+            # Another leon answers on this thread; the message is sent once it is done,
+            # and the transcript is redrawn after the turn to show what that leon added.
+            self._reload_pending = True
+            self._set_status(f"{event.text} Esc stops waiting")
+            await self._feed(event)
         else:
             await self._feed(event)
 

@@ -120,6 +120,8 @@ def describe(event: ev.AgentEvent) -> Described | None:
         return Described("stopped", event.message, "warning")
     if isinstance(event, ev.ReplyInterrupted):
         return Described("interrupted", f"reply interrupted: {event.reason}", "warning")
+    if isinstance(event, ev.WaitingForThread):
+        return Described("waiting", event.text, "warning")
     if isinstance(event, ev.TurnFailed):
         status = f" ({event.status})" if event.status else ""
         return Described("error", f"error{status}: {event.error}", "error")
