@@ -80,7 +80,7 @@ class Interrupts:
         self.signum: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[Any] | None = None
-        self._handler: Callable[[int], None] | None = None
+        self._handler: Callable[[int], bool] | None = None
         self._restorers: list[Callable[[], None]] = []
         self._previous: dict[int, Any] = {}
         self._fired = threading.Event()
@@ -119,10 +119,11 @@ class Interrupts:
         return code
 
     # -- what the TUI uses --------------------------------------------------------------
-    def take_over(self, handler: Callable[[int], None] | None,
+    def take_over(self, handler: Callable[[int], bool] | None,
                   restore: Callable[[], None] | None = None) -> None:
-        """Call ``handler(signum)`` on the event loop instead of cancelling the main task
-        (None gives it back); ``restore`` runs before a forced exit (the terminal)."""
+        """Call ``handler(signum)`` on the event loop first; the main task is cancelled
+        only when it returns False (None gives the signals back). ``restore`` runs before
+        a forced exit (the terminal)."""
         self._handler = handler
         if restore is not None:
             self._restorers.append(restore)
@@ -167,9 +168,9 @@ class Interrupts:
                 self._loop.call_soon_threadsafe(self._dispatch, signum)
 
     def _dispatch(self, signum: int) -> None:
-        if self._handler is not None:
-            self._handler(signum)
-        elif self._task is not None:
+        if self._handler is not None and self._handler(signum):
+            return
+        if self._task is not None:
             self._task.cancel()
 
     def _watch(self) -> None:
@@ -186,18 +187,20 @@ class Interrupts:
             with contextlib.suppress(Exception):
                 restore()
         with contextlib.suppress(OSError):
-            os.write(2, b"\nleon: interrupted; exiting without waiting for the rest "
-                        b"(an unfinished reply is marked interrupted when its thread is next "
-                        b"used)\n")
+            os.write(2, f"\nleon: {self._what()}; exiting without waiting for the rest (an "
+                        "unfinished reply is marked interrupted when its thread is next "
+                        "used)\n".encode())
         os._exit(self.exit_code or 1)
 
     def leave(self, code: int) -> None:
         """The cleanup is done: say so, kill what is left, exit without joining threads."""
-        what = "interrupted" if self.signum == signal.SIGINT else "stopped by SIGTERM"
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
         with contextlib.suppress(OSError):
-            os.write(2, f"\nleon: {what} (what had arrived is kept)\n".encode())
+            os.write(2, f"\nleon: {self._what()} (what had arrived is kept)\n".encode())
         kill_groups()
         os._exit(code)
+
+    def _what(self) -> str:
+        return "interrupted" if self.signum == signal.SIGINT else "stopped by SIGTERM"

@@ -139,13 +139,22 @@ class SSEErrorAfter:
 
 
 @dataclass
+class StallAfter:
+    """Stream the first ``n_events`` SSE events of ``spec``, then send nothing more (the
+    connection stays open) until the server stops: a stalled stream."""
+
+    n_events: int
+    spec: Reply
+
+
+@dataclass
 class Disconnect:
     """Read the request, then close the connection without sending any response."""
 
     delay: float = 0.0
 
 
-Spec = Reply | ErrorReply | DropAfter | SSEErrorAfter | Disconnect
+Spec = Reply | ErrorReply | DropAfter | SSEErrorAfter | StallAfter | Disconnect
 
 
 def text(
@@ -222,6 +231,11 @@ def sse_error_after(
 ) -> SSEErrorAfter:
     """Stream ``n_events`` SSE events of ``spec``, then an ``event: error``."""
     return SSEErrorAfter(n_events, spec, error_type, message)
+
+
+def stall_after(n_events: int, spec: Reply) -> StallAfter:
+    """Stream ``n_events`` SSE events of ``spec``, then stall until the server stops."""
+    return StallAfter(n_events, spec)
 
 
 def disconnect(delay: float = 0.0) -> Disconnect:
@@ -673,10 +687,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(spec.status, spec.type, spec.message, headers)
             return
 
-        reply = spec.spec if isinstance(spec, (DropAfter, SSEErrorAfter)) else spec
+        reply = spec.spec if isinstance(spec, (DropAfter, SSEErrorAfter, StallAfter)) else spec
         message = fake._build_message(reply, body)
         if not stream:
-            if isinstance(spec, DropAfter):
+            if isinstance(spec, (DropAfter, StallAfter)):
                 self._abort_connection()
             elif isinstance(spec, SSEErrorAfter):
                 self._send_error(529, spec.error_type, spec.message)
@@ -686,7 +700,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         events = sse_events(message, reply.chunks)
         limit = len(events)
-        if isinstance(spec, (DropAfter, SSEErrorAfter)):
+        if isinstance(spec, (DropAfter, SSEErrorAfter, StallAfter)):
             limit = min(spec.n_events, len(events))
 
         self.send_response(200)
@@ -701,6 +715,10 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(reply.delay)
             self._write_chunk(encode_sse(event))
         if isinstance(spec, DropAfter):
+            self._abort_connection()
+            return
+        if isinstance(spec, StallAfter):
+            fake._stopping.wait()
             self._abort_connection()
             return
         if isinstance(spec, SSEErrorAfter):
@@ -770,6 +788,7 @@ class FakeAnthropic:
         self._counter = 0
         self._cache: set[bytes] = set()
         self._disconnected: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._stopping = threading.Event()  # releases stalled streams
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -792,6 +811,7 @@ class FakeAnthropic:
         server, self._server = self._server, None
         if server is None:
             return
+        self._stopping.set()
         server.shutdown()
         server.close_all_connections()
         server.server_close()
