@@ -415,11 +415,10 @@ class GrepTool:
         "Binary files, files over 5 MB and .git/node_modules/virtualenv/build directories are "
         "skipped. `glob` filters files: '*.py' matches file names at any depth, a pattern "
         "with '/' matches the path relative to `path`. Shows at most `max_results` matching "
-        "lines (default 200). A search has a time limit (10 s by default): most patterns run "
-        "on a linear-time engine and never hit it, but backreferences, lookarounds, \\B, "
-        "atomic groups, possessive quantifiers (and \\b in non-ASCII files) need Python's "
-        "backtracking engine, where nested repetition such as (a+)+ can run out of time; "
-        'you then get an error: simplify the pattern. Examples: {"pattern": "def \\\\w+_tool"}, '
+        "lines (default 200). Runs with a time limit (10 s): backreferences, lookarounds, "
+        "\\B, atomic groups and possessive quantifiers (and \\b in non-ASCII files) need a "
+        "backtracking engine where nested repetition like (a+)+ can time out; you then get an "
+        'error: simplify the pattern. Examples: {"pattern": "def \\\\w+_tool"}, '
         '{"pattern": "TODO|FIXME", "glob": "*.{py,md}", "ignore_case": true}, '
         '{"pattern": "class Config", "path": "src", "context": 3}.'
     )
