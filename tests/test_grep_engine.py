@@ -148,6 +148,19 @@ def test_sets_agree_with_python_on_every_code_point(pattern: str) -> None:
     assert LineMatcher(pattern).lines(text) == reference(pattern, text)
 
 
+def test_case_folded_literals_equal_python_over_every_code_point() -> None:
+    """The shortcut for a literal under (?i) (only cased characters can match it) gives
+    what Python's engine says over all 1.1 million code points."""
+    from leon.agent.tools import linematch
+
+    tricky = [ord(c) for c in "aAkKsSßẞſıİiIǅǄǆΣσςϐβιͅΩωΩKÅåµΜμ"]
+    for cp in tricky + sorted(linematch._cased())[::150]:
+        for flags in (re.IGNORECASE, re.IGNORECASE | re.ASCII):
+            fast = [a for a, _ in linematch._folded_literal(cp, flags, "full")]
+            full = linematch._ranges(linematch._py_char(cp), flags, "full")
+            assert fast == [x for a, b in full for x in range(a, b + 1)], (hex(cp), flags)
+
+
 def test_translation_cannot_consume_a_newline() -> None:
     source = translate(r"[^a]|\W|\s|.|\D", 0, "full")
     assert r"\x{a}-" not in source and r"-\x{a}" not in source

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -37,6 +38,7 @@ from .linematch import FRAME_HEAD
 
 CHILD_SCRIPT = Path(__file__).with_name("linematch.py")
 CHILD_ENV_KEYS = ("PATH", "LD_LIBRARY_PATH", "SYSTEMROOT")  # all the child may need
+PIPE_BYTES = 1 << 20
 T = TypeVar("T")
 
 
@@ -115,6 +117,8 @@ async def run_grep(header: dict[str, Any], produce: Callable[[FileSender], T],
     loop = asyncio.get_running_loop()
     deadline = loop.time() + time_limit
     read_fd, write_fd = os.pipe()
+    with contextlib.suppress(AttributeError, OSError):  # Linux: fewer stalls on a full pipe
+        fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
     env = {k: os.environ[k] for k in CHILD_ENV_KEYS if k in os.environ}
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -129,7 +133,7 @@ async def run_grep(header: dict[str, Any], produce: Callable[[FileSender], T],
     interrupts.track_group(proc.pid)
     stop = threading.Event()
     sender_box: list[FileSender] = []
-    pipe = os.fdopen(write_fd, "wb")
+    pipe = os.fdopen(write_fd, "wb", buffering=PIPE_BYTES)  # many small files per write
     feeder = asyncio.ensure_future(
         asyncio.to_thread(_feed, pipe, header, produce, stop, sender_box))
     assert proc.stdout is not None and proc.stderr is not None
