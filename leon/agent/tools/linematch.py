@@ -406,7 +406,16 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
     send(run.result())
 
 
+CHILD_MEMORY_BYTES = 1 << 30  # backtracking state can grow with a 5 MB line: cap it
+
+
 if __name__ == "__main__":
+    try:  # a pattern that eats memory ends this process (MemoryError), not the machine
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY_BYTES, CHILD_MEMORY_BYTES))
+    except (ImportError, ValueError, OSError):
+        pass
     try:
         serve(open(sys.stdin.fileno(), "rb", buffering=1 << 20, closefd=False),  # noqa: SIM115
               sys.stdout.buffer)

@@ -1,7 +1,9 @@
 """Read-only file tools: read_file, list_dir, glob, grep.
 
 All of them confine paths with :func:`resolve_path` and do their filesystem work in a
-worker thread so a big tree never stalls the UI's event loop.
+worker thread so a big tree never stalls the UI's event loop. grep's matching — a pattern
+the model wrote — runs in a child process killed at a time limit (:mod:`.grepchild`,
+:mod:`.linematch`), never in this process.
 """
 
 from __future__ import annotations
