@@ -445,10 +445,12 @@ def _terminal_restorer() -> Callable[[], None] | None:
     import sys
     import termios
 
+    if sys.__stdin__ is None:
+        return None
     try:
         fd = sys.__stdin__.fileno()
         saved = termios.tcgetattr(fd)
-    except (AttributeError, OSError, ValueError, termios.error):
+    except (OSError, ValueError, termios.error):
         return None
 
     def restore() -> None:

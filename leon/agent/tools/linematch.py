@@ -39,8 +39,8 @@ import sys
 from typing import Any, BinaryIO
 
 try:  # Python 3.11+: the parser behind re.compile
-    from re import _constants as _c
-    from re import _parser as _sre_parse
+    from re import _constants as _c  # type: ignore[attr-defined]
+    from re import _parser as _sre_parse  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - older layout
     import sre_constants as _c  # type: ignore[no-redef]
     import sre_parse as _sre_parse  # type: ignore[no-redef]
@@ -124,7 +124,7 @@ def _set_source(op: Any, av: Any) -> str:
         return _py_char(av)
     if op is _c.NOT_LITERAL:
         return f"[^{_py_char(av)}]"
-    parts = []
+    parts: list[str] = []
     for item_op, item in av:
         if item_op is _c.NEGATE:
             parts.insert(0, "^")
