@@ -9,8 +9,10 @@ hypothesis, pygments; ``__pycache__`` left out) in a temp dir, deleted at the en
 tool is loaded from git (``git show COMMIT:leon/agent/tools/readonly.py``) and run the way
 it ran, through a ToolRegistry; "old, no prefilter" is the same code with its prefilter
 turned off (per-line Python ``re`` only). Each figure is the median wall time of
-``--runs`` calls, after one warm-up call (page cache). The outputs of old and new are
-compared: they must be equal, except where the old prefilter gave a wrong answer.
+``--runs`` calls, after one warm-up call (page cache), shown as "wall / CPU": CPU is
+this process's (all threads) plus the grep child's, steadier than wall time on a shared
+machine. The outputs of old and new are compared: they must be equal, except where the
+old prefilter gave a wrong answer.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import resource
 import shutil
 import statistics
 import subprocess
@@ -54,14 +57,22 @@ def load_old(commit: str):
     return module
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process (all threads) and of its reaped children (the grep
+    child): steadier than wall time on a shared machine."""
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + kids.ru_utime + kids.ru_stime
+
+
 async def timed(reg: ToolRegistry, ctx: ToolContext, args: dict, runs: int):
     await reg.call("grep", args, ctx)  # warm-up
-    times, result = [], None
+    times, cpu, result = [], [], None
     for _ in range(runs):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), cpu_seconds()
         result = await reg.call("grep", args, ctx)
         times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+        cpu.append(cpu_seconds() - start_cpu)
+    return statistics.median(times), statistics.median(cpu), result
 
 
 async def main() -> None:
@@ -85,14 +96,15 @@ async def main() -> None:
         tools = {"new": ToolRegistry([GrepTool(time_limit=600)]),
                  "old": ToolRegistry([old.GrepTool()]),
                  "old, no prefilter": ToolRegistry([no_prefilter()])}
+        print("wall / CPU time per call, median\n")
         print(f"| pattern | matches | {' | '.join(tools)} | same output |")
         print(f"|---|---|{'---|' * len(tools)}---|")
         for label, pattern, icase in PATTERNS:
             args = {"pattern": pattern, "ignore_case": icase, "max_results": 100_000}
             row, outputs = [], {}
             for name, reg in tools.items():
-                seconds, result = await timed(reg, ctx, args, opts.runs)
-                row.append(f"{seconds * 1000:,.0f} ms")
+                seconds, cpu, result = await timed(reg, ctx, args, opts.runs)
+                row.append(f"{seconds * 1000:,.0f} ms / {cpu * 1000:,.0f} ms")
                 outputs[name] = result.content
             matches = outputs["new"].count("\n") + 1 if "no matches" not in outputs["new"] \
                 else 0
@@ -101,9 +113,11 @@ async def main() -> None:
                   f"{'yes' if same else 'NO'} |")
         # The reported pattern: only the new tool can run it.
         (tree / "runs.txt").write_text("a" * 40 + "!\naaaa\n")
-        seconds, result = await timed(tools["new"], ctx, {"pattern": "(a+)+$"}, opts.runs)
+        seconds, cpu, result = await timed(tools["new"], ctx, {"pattern": "(a+)+$"},
+                                           opts.runs)
         print(f"| catastrophic `(a+)+$` | {result.content.count(chr(10)) + 1} | "
-              f"{seconds * 1000:,.0f} ms | does not finish | does not finish | - |")
+              f"{seconds * 1000:,.0f} ms / {cpu * 1000:,.0f} ms | does not finish | "
+              "does not finish | - |")
 
 
 if __name__ == "__main__":
