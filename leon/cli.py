@@ -3,13 +3,17 @@
 Exit status: 0 success; 1 the command failed (API error, missing thread, damaged
 database, a database locked past ``store.lock_wait``, another leon answering on the thread
 with ``run --no-wait`` or past ``store.turn_wait``); 2 bad usage or bad configuration
-(nothing was opened or changed); 130 interrupted with Ctrl+C (what had arrived is kept).
+(nothing was opened or changed); 130 interrupted with Ctrl+C (SIGINT), 143 stopped by
+SIGTERM — in both cases within two seconds, whatever a tool was doing, with what had
+arrived kept (the partial reply is stored, marked interrupted) and the commands leon
+started killed (see :mod:`leon.interrupts`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from pathlib import Path
 
@@ -17,7 +21,8 @@ from leon import __version__
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,12 +170,15 @@ def repair_arguments(args: argparse.Namespace) -> None:
 
 
 def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
-    repair_arguments(args)
-    from leon import commands
-
+    # Until the command's own handlers are in place (leon.interrupts), a SIGTERM exits
+    # quietly with its status instead of killing leon mid-import.
+    previous_term = signal.signal(signal.SIGTERM, _terminated_early)
     try:
-        code = asyncio.run(commands.dispatch(args))
+        args = build_parser().parse_args(argv)
+        repair_arguments(args)
+        from leon import commands, interrupts
+
+        code = asyncio.run(interrupts.Interrupts().run(commands.dispatch(args)))
     except KeyboardInterrupt:
         print("\nleon: interrupted (what had arrived is kept)", file=sys.stderr)
         code = EXIT_INTERRUPTED
@@ -186,7 +194,13 @@ def _main(argv: list[str] | None) -> int:
 
         print(f"leon: {one_line(exc)}", file=sys.stderr)
         code = EXIT_FAILED
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)
     return code
+
+
+def _terminated_early(signum: int, frame: object) -> None:
+    raise SystemExit(EXIT_TERMINATED)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import signal
 import sqlite3
 import sys
 from dataclasses import dataclass
@@ -181,11 +180,8 @@ async def _run_prompt(args: argparse.Namespace, stores: Stores, paths: Paths,
                                       isinstance(e, ev.UserMessageStored)))
     agent.subscribe(_json_printer if as_json else _TextPrinter())
 
-    task = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    if task is not None:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    # Ctrl+C and SIGTERM cancel this task (leon.interrupts): the turn stores what had
+    # arrived, marked interrupted, and kills what its tools started; then the lease goes.
     try:
         result = await agent.send(prompt)
     except TurnBusy as exc:
@@ -204,8 +200,6 @@ async def _run_prompt(args: argparse.Namespace, stores: Stores, paths: Paths,
         err(str(exc))
         return EXIT_FAILED
     finally:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.remove_signal_handler(signal.SIGTERM)
         await asyncio.shield(agent.close())  # release the sandbox lease
     if thread.kind == "oneshot":
         await stores.leon.update_thread(thread.id, status="completed")

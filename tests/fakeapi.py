@@ -153,6 +153,15 @@ class SSEErrorAfter:
 
 
 @dataclass
+class StallAfter:
+    """Stream the first ``n_events`` SSE events of ``spec``, then send nothing more (the
+    connection stays open) until the server stops: a stalled stream."""
+
+    n_events: int
+    spec: Reply
+
+
+@dataclass
 class Disconnect:
     """Read the request, then close the connection without sending any response."""
 
@@ -170,7 +179,7 @@ class Stall:
     spec: Reply | None = None
 
 
-Spec = Reply | ErrorReply | DropAfter | SSEErrorAfter | Disconnect | Stall
+Spec = Reply | ErrorReply | DropAfter | SSEErrorAfter | StallAfter | Disconnect | Stall
 
 
 def text(
@@ -272,6 +281,11 @@ def sse_error_after(
 ) -> SSEErrorAfter:
     """Stream ``n_events`` SSE events of ``spec``, then an ``event: error``."""
     return SSEErrorAfter(n_events, spec, error_type, message)
+
+
+def stall_after(n_events: int, spec: Reply) -> StallAfter:
+    """Stream ``n_events`` SSE events of ``spec``, then stall until the server stops."""
+    return StallAfter(n_events, spec)
 
 
 def disconnect(delay: float = 0.0) -> Disconnect:
@@ -772,12 +786,13 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(spec, Stall):
             reply = spec.spec or text("stalled")
         else:
-            reply = spec.spec if isinstance(spec, (DropAfter, SSEErrorAfter)) else spec
+            reply = spec.spec if isinstance(spec, (DropAfter, SSEErrorAfter, StallAfter)) \
+                else spec
         message = fake._build_message(reply, body)
         if not stream:
             if isinstance(spec, Stall):
                 self._stall()
-            elif isinstance(spec, DropAfter):
+            elif isinstance(spec, (DropAfter, StallAfter)):
                 self._abort_connection()
             elif isinstance(spec, SSEErrorAfter):
                 self._send_error(529, spec.error_type, spec.message)
@@ -790,7 +805,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         events = sse_events(message, reply.chunks, usage_shape=fake.usage_shape)
         limit = len(events)
-        if isinstance(spec, (DropAfter, SSEErrorAfter)):
+        if isinstance(spec, (DropAfter, SSEErrorAfter, StallAfter)):
             limit = min(spec.n_events, len(events))
         elif isinstance(spec, Stall):
             limit = min(spec.after_events or 0, len(events))
@@ -811,6 +826,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if isinstance(spec, Stall):
             self._stall()
+            return
+        if isinstance(spec, StallAfter):
+            fake._stopping.wait()
+            self._abort_connection()
             return
         if isinstance(spec, SSEErrorAfter):
             if reply.delay:
@@ -897,6 +916,7 @@ class FakeAnthropic:
         self._counter = 0
         self._cache: set[bytes] = set()
         self._disconnected: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._stopping = threading.Event()  # releases stalled streams
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 

@@ -20,6 +20,9 @@ register(
     Key("tools.bash_timeout", float, 120.0,
         "Seconds a bash command may run before its process group is killed (the model may "
         "ask for less or more, up to 10 times this).", 1, 3600),
+    Key("tools.grep_timeout", float, 10.0,
+        "Seconds one grep call may take (walking and matching); a pattern that needs "
+        "longer gets an error asking the model to simplify it.", 1, 600),
     Key("tools.bash_output_cap", int, 100_000,
         "Most bytes of a command's output kept (head and tail; the middle is dropped with a "
         "note). The memory layer may still spill what is kept to a file.", 1_000, 10_000_000),

@@ -18,6 +18,8 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 from textual import on, work
 from textual.app import App
+from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
 from leon.agent.permissions import Decision, PermissionRequest
@@ -52,7 +55,10 @@ class LeonApp(App[None]):
     """leon's TUI. Build it with :func:`make_app`."""
 
     CSS_PATH = "app.tcss"
-    BINDINGS = bindings_for("app")
+    # ctrl+c: copy when text is selected (the prompt's and the screen's bindings come
+    # first and pass it on otherwise), else stop the reply and quit with status 130.
+    BINDINGS = [*bindings_for("app"),
+                Binding("ctrl+c", "interrupt", "Stop and quit", show=False, id="app.interrupt")]
     TITLE = "leon"
     # The palette finds threads (FTS over titles and text) and every bound action.
     COMMANDS = App.COMMANDS | {ThreadCommands, BindingCommands}
@@ -341,8 +347,31 @@ class LeonApp(App[None]):
 
     async def action_quit(self) -> None:
         """Stop a streaming reply (it is stored, marked interrupted), then leave."""
+        await self.stop_and_quit(0)
+
+    def action_interrupt(self) -> None:
+        """Ctrl+C with nothing selected: what SIGINT does (leon.interrupts) — stop the
+        reply and whatever its tools run, then quit with status 130."""
+        from leon import interrupts
+
+        stopper = interrupts.current()
+        if stopper is not None:
+            stopper.trigger(signal.SIGINT)  # with the watchdog, like the signal itself
+        else:  # an app built without the CLI (tests, screenshots)
+            self.call_next(self.stop_and_quit, interrupts.exit_status(signal.SIGINT))
+
+    async def stop_and_quit(self, return_code: int) -> None:
+        """Stop the reply (stored, marked interrupted; its tools' processes killed) and
+        leave with ``return_code``."""
         await self.chat._stop_turn()
-        self.exit()
+        # The stop posted events to the chat screen (reply interrupted...); let it draw
+        # them before the screen goes, or it would mount into a removed transcript.
+        drawn = asyncio.Event()
+        if self.chat.is_attached:
+            self.chat.call_later(drawn.set)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(drawn.wait(), 1.0)
+        self.exit(return_code=return_code)
 
     async def on_unmount(self) -> None:
         await self.close()
@@ -402,8 +431,51 @@ async def run_app(args: argparse.Namespace, paths: Paths, settings: Settings) ->
     app = make_app(paths, settings, thread=getattr(args, "thread", None),
                    continue_last=bool(getattr(args, "continue_last", False)),
                    model=getattr(args, "model", None), workspace=workspace)
+    from leon import interrupts
+
+    stopper = interrupts.current()
+    if stopper is not None:  # SIGINT/SIGTERM: quit the way ctrl+c does, with their status
+        stopper.take_over(lambda signum: _quit_on_signal(app, signum),
+                          restore=_terminal_restorer())
     try:
         await app.run_async()
     finally:
+        if stopper is not None:
+            stopper.take_over(None)
         await app.close()
     return app.return_code or 0
+
+
+def _quit_on_signal(app: LeonApp, signum: int) -> bool:
+    """Quit like ctrl+c does; False (the command is cancelled instead) when the app is
+    not running (not started yet, or already leaving)."""
+    from leon import interrupts
+
+    if not app.is_running:
+        return False
+    app.call_next(app.stop_and_quit, interrupts.exit_status(signum))
+    return True
+
+
+def _terminal_restorer() -> Callable[[], None] | None:
+    """What a forced exit runs to give the terminal back (the app could not): the
+    termios settings from before the app started, and the modes Textual turns on."""
+    import sys
+    import termios
+
+    if sys.__stdin__ is None:
+        return None
+    try:
+        fd = sys.__stdin__.fileno()
+        saved = termios.tcgetattr(fd)
+    except (OSError, ValueError, termios.error):
+        return None
+
+    def restore() -> None:
+        with contextlib.suppress(OSError, termios.error):
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+        with contextlib.suppress(OSError):  # Textual draws on stderr
+            os.write(2, b"\x1b[?1000l\x1b[?1003l\x1b[?1015l\x1b[?1006l\x1b[?2004l"
+                        b"\x1b[?7h\x1b[<u\x1b[?1049l\x1b[?25h\x1b[?1004l")
+
+    return restore

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from leon import interrupts
+
 from .base import ToolContext, ToolError, ToolResult
 from .paths import is_binary
 from .readonly import _str_arg
@@ -130,6 +132,7 @@ async def run_shell(command: str, *, cwd: Path, env: dict[str, str], timeout: fl
         "/bin/bash", "-c", command, cwd=str(cwd), env=env,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+    interrupts.track_group(proc.pid)  # a forced exit kills the group too
     sink = _Sink(cap)
     assert proc.stdout is not None
     stdout = proc.stdout
@@ -163,6 +166,7 @@ async def run_shell(command: str, *, cwd: Path, env: dict[str, str], timeout: fl
     finally:
         # Whatever the command started in its process group does not outlive it.
         _killpg(proc.pid, signal.SIGKILL)
+        interrupts.untrack_group(proc.pid)
         if not reader.done():
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,29 +1,35 @@
 """Read-only file tools: read_file, list_dir, glob, grep.
 
 All of them confine paths with :func:`resolve_path` and do their filesystem work in a
-worker thread so a big tree never stalls the UI's event loop.
+worker thread so a big tree never stalls the UI's event loop. grep's matching — a pattern
+the model wrote — runs in a child process killed at a time limit (:mod:`.grepchild`,
+:mod:`.linematch`), never in this process.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import difflib
 import os
 import re
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from .base import Tool, ToolContext, ToolError, ToolResult
+from .grepchild import FileSender, GrepTimedOut, run_grep
+from .linematch import MAX_PATTERN_CHARS
+from .linematch import cut_line as _cut
 from .paths import display_path, is_binary, resolve_path, walk_files
 
 MAX_LINE_CHARS = 2000  # read_file cuts longer lines (minified code would flood context)
-GREP_LINE_CHARS = 500  # grep hits are for locating, not reading — keep them shorter
 LIST_DIR_CAP = 500
 GLOB_CAP = 200
 GREP_MAX_FILE_BYTES = 5 * 1024 * 1024
+GREP_TIME_LIMIT = 10.0  # seconds per grep call when no tools.grep_timeout setting applies
 
 
 # --- argument helpers: the model sometimes sends "10" for 10; accept it, refuse nonsense.
@@ -89,12 +95,6 @@ def _missing(ctx: ToolContext, p: Path, what: str = "file or directory") -> Tool
         names_shown = ", ".join(repr(display_path(ctx, parent / c)) for c in close)
         msg += f"; did you mean {names_shown}?"
     return ToolError(msg)
-
-
-def _cut(line: str, limit: int) -> str:
-    if len(line) <= limit:
-        return line
-    return f"{line[:limit]}… [line cut: {len(line)} chars]"
 
 
 def _human_size(n: int) -> str:
@@ -403,7 +403,11 @@ class GlobTool(_ReadOnlyTool):
         return ToolResult("\n".join(lines), meta=meta)
 
 
-class GrepTool(_ReadOnlyTool):
+class GrepTool:
+    """Regex search in file contents. The matching runs in a child process killed at a
+    time limit (:mod:`.grepchild`), on RE2 wherever that gives Python's answer
+    (:mod:`.linematch`); this side walks, filters and reads the files."""
+
     name = "grep"
     description = (
         "Search file contents with a Python regular expression (re module syntax), line by "
@@ -413,7 +417,10 @@ class GrepTool(_ReadOnlyTool):
         "Binary files, files over 5 MB and .git/node_modules/virtualenv/build directories are "
         "skipped. `glob` filters files: '*.py' matches file names at any depth, a pattern "
         "with '/' matches the path relative to `path`. Shows at most `max_results` matching "
-        'lines (default 200). Examples: {"pattern": "def \\\\w+_tool"}, '
+        "lines (default 200). Runs with a time limit (10 s): backreferences, lookarounds, "
+        "\\B, atomic groups and possessive quantifiers (and \\b in non-ASCII files) need a "
+        "backtracking engine where nested repetition like (a+)+ can time out; you then get an "
+        'error: simplify the pattern. Examples: {"pattern": "def \\\\w+_tool"}, '
         '{"pattern": "TODO|FIXME", "glob": "*.{py,md}", "ignore_case": true}, '
         '{"pattern": "class Config", "path": "src", "context": 3}.'
     )
@@ -453,24 +460,93 @@ class GrepTool(_ReadOnlyTool):
         },
         "required": ["pattern"],
     }
+    read_only = True
 
-    def _run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+    def __init__(self, time_limit: float | None = None):
+        self._time_limit = time_limit  # None: the tools.grep_timeout setting
+
+    def time_limit(self, ctx: ToolContext) -> float:
+        """Seconds one call may take, walking and matching together."""
+        if self._time_limit is not None:
+            return self._time_limit
+        settings = getattr(getattr(ctx, "session", None), "settings", None)
+        if settings is not None:
+            with contextlib.suppress(KeyError):
+                return float(settings["tools.grep_timeout"])
+        return GREP_TIME_LIMIT
+
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        search = await asyncio.to_thread(_GrepSearch.from_args, args, ctx)
+        limit = self.time_limit(ctx)
+        header = {"pattern": search.pattern, "ignore_case": search.ignore_case,
+                  "context": search.context, "max_results": search.max_results}
+        try:
+            found, _ = await run_grep(header, search.produce, limit)
+        except GrepTimedOut as exc:
+            return ToolResult(_timed_out_message(exc, search.pattern), is_error=True,
+                              meta={"path": search.shown, "timed_out": True,
+                                    "files_searched": exc.files_sent})
+        meta = {
+            "path": search.shown,
+            "matches": found.matches,
+            "shown": found.shown,
+            "files": found.files,
+            "skipped_large": len(search.too_big),
+        }
+        out = list(found.out)
+        notes = []
+        if found.matches > found.shown:
+            notes.append(
+                f"[{found.matches - found.shown} more matches not shown; narrow the pattern, "
+                "path or glob, or raise max_results]"
+            )
+        if search.too_big:
+            listed = ", ".join(search.too_big[:5]) + (", ..." if len(search.too_big) > 5 else "")
+            notes.append(f"[skipped {len(search.too_big)} file(s) larger than 5 MB: {listed}]")
+        if not out:
+            out.append(f"no matches for {search.pattern!r} in {search.shown}")
+        return ToolResult("\n".join(out + notes), meta=meta)
+
+
+def _timed_out_message(exc: GrepTimedOut, pattern: str) -> str:
+    why = (f" This pattern needs Python's backtracking engine because {exc.why_python}."
+           if exc.why_python else "")
+    return (f"pattern {pattern!r} took too long: the search was stopped after {exc.limit:g} s "
+            f"({exc.files_sent} file(s) read).{why} Simplify it — avoid nested repetition "
+            "such as (a+)+ or (a|aa)*, backreferences and lookarounds — or narrow `path` or "
+            "`glob`.")
+
+
+class _GrepSearch:
+    """One grep call's checked arguments, and the producer that streams its files."""
+
+    def __init__(self, pattern: str, ignore_case: bool, context: int, max_results: int,
+                 target: Path, shown: str, file_filter: Callable[[Path], bool] | None,
+                 ctx: ToolContext):
+        self.pattern = pattern
+        self.ignore_case = ignore_case
+        self.context = context
+        self.max_results = max_results
+        self.target = target
+        self.shown = shown
+        self.file_filter = file_filter
+        self.ctx = ctx
+        self.too_big: list[str] = []
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any], ctx: ToolContext) -> _GrepSearch:
         pattern = _str_arg(args, "pattern")
         if not pattern:
             raise ToolError("'pattern' is empty")
-        flags = re.IGNORECASE if _bool_arg(args, "ignore_case", False) else 0
-        try:
-            rx = re.compile(pattern, flags)
-        except re.error as exc:
-            raise ToolError(f"invalid regular expression {pattern!r}: {exc}") from exc
-        prefilter = self._prefilter(pattern, flags)
+        if len(pattern) > MAX_PATTERN_CHARS:
+            raise ToolError(f"'pattern' is longer than {MAX_PATTERN_CHARS} characters")
+        ignore_case = _bool_arg(args, "ignore_case", False)
         context = _int_arg(args, "context", 0, 0, 50)
         max_results = _int_arg(args, "max_results", 200, 1)
         glob_pat = _str_arg(args, "glob", "")
         glob_pat = _clean_pattern(glob_pat, "glob") if glob_pat else ""
         target = resolve_path(ctx, _str_arg(args, "path", "."))
         shown = display_path(ctx, target)
-
         if not target.exists():
             raise _missing(ctx, target)
         file_filter: Callable[[Path], bool] | None = None
@@ -481,106 +557,39 @@ class GrepTool(_ReadOnlyTool):
                 file_filter = lambda p: matcher(  # noqa: E731
                     p.name if by_name else p.relative_to(target).as_posix()
                 )
-            files = walk_files(ctx, target)
-        else:
-            st = target.stat()
-            if not stat.S_ISREG(st.st_mode):
-                raise ToolError(f"{shown!r} is not a regular file")
-            files = iter([(target, st)])
+        elif not stat.S_ISREG(target.stat().st_mode):
+            raise ToolError(f"{shown!r} is not a regular file")
+        return cls(pattern, ignore_case, context, max_results, target, shown, file_filter, ctx)
 
-        out: list[str] = []
-        total = shown_count = files_hit = 0
-        too_big: list[str] = []
+    def produce(self, sender: FileSender) -> None:
+        """The worker thread's part: walk, filter, read and send each text file."""
+        target = self.target
+        if target.is_dir():
+            files: Iterator[tuple[Path, os.stat_result]] = walk_files(self.ctx, target)
+        else:
+            files = iter([(target, target.stat())])
         for p, st in files:
-            if file_filter is not None and not file_filter(p):
+            if sender.stopped:
+                return
+            if self.file_filter is not None and not self.file_filter(p):
                 continue
-            rel = display_path(ctx, p)
+            rel = display_path(self.ctx, p)
             if st.st_size > GREP_MAX_FILE_BYTES:
-                too_big.append(rel)
+                self.too_big.append(rel)
                 continue
             try:
-                data = p.read_bytes()
+                with open(p, "rb") as f:
+                    data = f.read(GREP_MAX_FILE_BYTES + 1)  # it may have grown since
             except OSError:
+                continue
+            if len(data) > GREP_MAX_FILE_BYTES:
+                self.too_big.append(rel)
                 continue
             if is_binary(data):
                 if p == target:
-                    raise ToolError(f"{shown!r} is a binary file ({st.st_size} bytes)")
+                    raise ToolError(f"{self.shown!r} is a binary file ({st.st_size} bytes)")
                 continue
-            text = data.decode("utf-8", errors="replace")
-            # Same line breaks as read_file (universal newlines), and one kind only so the
-            # prefilter's '$' sees every line end.
-            if "\r" in text:
-                text = text.replace("\r\n", "\n").replace("\r", "\n")
-            if prefilter is not None and prefilter.search(text) is None:
-                continue  # cheap whole-file check before the per-line loop
-            lines = text.split("\n")
-            if lines and lines[-1] == "":
-                lines.pop()
-            hits = [i for i, line in enumerate(lines) if rx.search(line)]
-            if not hits:
-                continue
-            files_hit += 1
-            total += len(hits)
-            room = max_results - shown_count
-            if room <= 0:
-                continue  # keep counting so the note can say how many were left out
-            shown_hits = hits[:room]
-            shown_count += len(shown_hits)
-            if context and out:
-                out.append("--")
-            out.extend(self._render(rel, lines, shown_hits, set(hits), context))
-
-        meta = {
-            "path": shown,
-            "matches": total,
-            "shown": shown_count,
-            "files": files_hit,
-            "skipped_large": len(too_big),
-        }
-        notes = []
-        if total > shown_count:
-            notes.append(
-                f"[{total - shown_count} more matches not shown; narrow the pattern, path or "
-                "glob, or raise max_results]"
-            )
-        if too_big:
-            listed = ", ".join(too_big[:5]) + (", ..." if len(too_big) > 5 else "")
-            notes.append(f"[skipped {len(too_big)} file(s) larger than 5 MB: {listed}]")
-        if not out:
-            out.append(f"no matches for {pattern!r} in {shown}")
-        return ToolResult("\n".join(out + notes), meta=meta)
-
-    @staticmethod
-    def _prefilter(pattern: str, flags: int) -> re.Pattern[str] | None:
-        """A whole-text regex that finds a match whenever some line would. Only safe when
-        nothing in the pattern can look past a line's ends (\\A, \\Z, lookarounds)."""
-        if any(tok in pattern for tok in ("\\A", "\\Z", "\\z", "(?=", "(?!", "(?<")):
-            return None
-        try:
-            return re.compile(pattern, flags | re.MULTILINE)
-        except re.error:
-            return None
-
-    @staticmethod
-    def _render(
-        rel: str, lines: list[str], shown: list[int], matched: set[int], context: int
-    ) -> list[str]:
-        """grep-style output: ':' after matching lines, '-' after context lines, '--'
-        between groups that are not adjacent."""
-        if not context:
-            return [f"{rel}:{i + 1}:{_cut(lines[i], GREP_LINE_CHARS)}" for i in shown]
-        wanted = sorted(
-            {j for i in shown for j in range(max(0, i - context), min(len(lines), i + context + 1))}
-        )
-        out: list[str] = []
-        prev = None
-        for j in wanted:
-            if prev is not None and j != prev + 1:
-                out.append("--")
-            sep = ":" if j in matched else "-"
-            out.append(f"{rel}{sep}{j + 1}{sep}{_cut(lines[j], GREP_LINE_CHARS)}")
-            prev = j
-        return out
+            sender.send(rel, data)
 
 
 def read_only_tools() -> list[Tool]:
