@@ -374,3 +374,59 @@ async def test_manual_compaction_far_behind_summarises_in_parts_that_fit(stores,
         assert raw * full.factor <= full.limit
     view = agent.memory.view(agent.view_inputs())
     assert view.estimate <= view.limit and agent.summary_text
+
+
+# -- the gauge tells the truth --------------------------------------------------------------------
+async def test_the_gauge_says_what_the_next_send_will_do_and_why(stores, ws):
+    agent, rec = await recording_agent(stores, ws, settings={
+        "memory.compaction.min_messages": 200})
+    await fill(agent, 8)
+    g = await agent.gauge()
+    assert g.parts["estimate"] > g.threshold
+    assert g.status == "fits" and g.why == "too few messages (32 of min_messages 200)"
+    assert "compacts on the next send" not in g.note and "still fits" in g.note
+    agent.settings.set("memory.compaction.min_messages", 20)
+    g = await agent.gauge()
+    assert g.status == "compacts" and g.why == "" and "compacts on the next send" in g.note
+    agent.settings.set("memory.compaction.enabled", False)
+    g = await agent.gauge()
+    assert g.status == "fits" and "compaction is disabled" in g.why
+    # past the limit: the gauge names what the request builder will leave out, and the
+    # next send does exactly that
+    seen = memory_events(agent)
+    while (await agent.gauge()).status != "leaves_out":
+        await agent.send("read notes.txt")
+    g = await agent.gauge()
+    assert re.search(r"clears \d+ old tool result|leaves out the \d+ oldest", g.note), g.note
+    assert f"to fit {g.limit:,} tokens" in g.note
+    n = int(re.search(r"clears (\d+)", g.note).group(1)) if "clears" in g.note else 0
+    await agent.send("read notes.txt")
+    fit = [e.data for e in seen if e.event == "fit"][-1]
+    assert fit["results_cleared"] >= n > 0 or fit["messages_dropped"] > 0
+
+
+async def test_the_gauge_warns_when_the_next_send_will_be_refused(stores, ws):
+    agent, _ = await recording_agent(stores, ws)
+    await agent.send("hello")
+    agent.settings.set("memory.compaction.keep_recent_tokens", 1_000)
+    agent.settings.set("memory.context_window", 4_000)
+    agent.settings.set("system_prompt", "Always answer politely and in full sentences. " * 400)
+    g = await agent.gauge()
+    assert g.status == "too_large" and "refused" in g.note
+
+
+def test_leon_run_json_gauge_line_says_why_compaction_will_not_run(leon_paths, tmp_path):
+    leon_paths.home.mkdir(parents=True, exist_ok=True)
+    (leon_paths.home / "config.toml").write_text(
+        "[memory]\ncontext_window = 12000\n[memory.compaction]\nreserve_tokens = 1000\n"
+        "keep_recent_tokens = 500\ntrigger_ratio = 0.1\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC")}
+    env.update(LEON_HOME=str(leon_paths.home), LEON_CACHE=str(leon_paths.cache))
+    out = _leon(env, "run", "--json", "--model", "demo", "-w", str(tmp_path), "hello there")
+    assert out.returncode == 0, out.stderr
+    gauge = [json.loads(line) for line in out.stdout.splitlines()
+             if json.loads(line)["kind"] == "gauge"][0]
+    assert gauge["total"] > gauge["threshold"] and gauge["status"] == "fits"
+    assert gauge["why"] == "too few messages (2 of min_messages 20)"
+    assert "compacts on the next send" not in gauge["note"]
+    assert gauge["limit"] < gauge["window"] - gauge["reserve"]

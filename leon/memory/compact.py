@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from leon.llm.identifiers import extract_identifiers, missing_identifiers
-from leon.memory.count import result_text
+from leon.memory.count import count_text, result_text
 from leon.memory.settings import MemorySettings
 
 SECTIONS = ("Goal", "Decisions", "Files and identifiers", "Errors and fixes", "Open tasks",
@@ -153,15 +153,23 @@ def material(previous_summary: str | None, transcript: str) -> str:
     return transcript
 
 
-def prompt(material_text: str, missing: Sequence[str] = ()) -> str:
+def prompt(material_text: str, missing: Sequence[str] = (), budget: int | None = None) -> str:
     """The user message of the compaction call: the instruction paragraph, then the
-    material; on a retry, the identifiers the first summary dropped."""
+    material; on a retry, the identifiers the first summary dropped (at most
+    :data:`RETRY_LIST` of them, and about ``budget`` tokens: the call must fit the window;
+    what is not named is repaired afterwards)."""
     text = INSTRUCTION + "\n\n" + material_text
     if missing:
-        named = ", ".join(f"`{m}`" for m in missing[:RETRY_LIST])
-        more = len(missing) - RETRY_LIST
+        named, spent = [], 0
+        for m in missing[:RETRY_LIST]:
+            spent += count_text(m) + 3
+            if budget is not None and spent > budget:
+                break
+            named.append(f"`{m}`")
+        more = len(missing) - len(named)
         text += ("\n\nIdentifiers the previous summary left out; include every one of "
-                 "them verbatim: " + named + (f" (and {more} more)" if more > 0 else ""))
+                 "them verbatim: " + ", ".join(named) + (f" (and {more} more)" if more > 0
+                                                        else ""))
     return text
 
 

@@ -18,24 +18,26 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from leon.memory import compact as cp
-from leon.memory.count import count_content, count_system, count_text
+from leon.memory.count import count_content, count_system, count_text, text_bytes
 from leon.memory.gauge import Gauge
 from leon.memory.prune import trim
 
 # Share of the request limit a summary call's transcript may fill (the rest: the
 # instruction, the retry's list of missing identifiers, and the reply).
 MATERIAL_SHARE = 0.6
+RETRY_SHARE = 0.15      # ... and the retry's list of identifiers the first summary left out
 
 if TYPE_CHECKING:
     from leon.memory.context import CompactOutcome, ContextManager, Summarise, View, ViewInputs
 
 
 async def _ask(cm: ContextManager, summarise: Summarise, material: str,
-               missing: list[str]) -> tuple[str, int]:
-    prompt = cp.prompt(material, missing)
+               missing: list[str], budget: int) -> tuple[str, int]:
+    prompt = cp.prompt(material, missing, budget)
     # The transcript is mostly tool output: count it as that kind.
     raw = {"system": count_system(cp.SYSTEM),
-           "tool_results": count_content([{"type": "text", "text": prompt}])}
+           "tool_results": count_content([{"type": "text", "text": prompt}]),
+           "bytes": text_bytes(cp.SYSTEM) + text_bytes(prompt)}
     return await summarise(cp.SYSTEM, prompt, cm.calibration().estimate(raw))
 
 
@@ -62,17 +64,18 @@ async def run_compaction(cm: ContextManager, inputs: ViewInputs, summarise: Summ
     summarised = [(m.role, c) for m, c in zip(branch[:cut], view.contents[:cut], strict=True)
                   if not m.pinned]
     material = cp.material(inputs.summary, cp.render(summarised))
-    size = round(count_text(material) * view.factor)
+    size = round(count_text(material) * view.factor)  # (the summary is its own kind; close)
     if size > budget:  # even the oldest turn is too large: keep its head and tail
         material = trim(material, max(1000, len(material) * budget // size))
     said = cp.material(inputs.summary, cp.render(summarised, results=False))
     started = time.perf_counter()
     text, missing, reason, output_tokens = "", [], "", 0
     try:
-        text, output_tokens = await _ask(cm, summarise, material, [])
+        names = int(view.limit * RETRY_SHARE / view.factor)  # raw tokens for the list
+        text, output_tokens = await _ask(cm, summarise, material, [], names)
         missing = cp.check(material, text, said)
         if missing or not text.strip():
-            text, output_tokens = await _ask(cm, summarise, material, missing)
+            text, output_tokens = await _ask(cm, summarise, material, missing, names)
             missing = cp.check(material, text, said)
     except asyncio.CancelledError:
         raise
@@ -173,8 +176,10 @@ def gauge_of(cm: ContextManager, view: View, branch: list[Any] | None = None) ->
                 and cm._measured[1] == view.branch_ids)
     if measured and cm._measured is not None:
         target = cm._measured[2]
-        total = sum(parts.values()) or 1
-        parts = {k: round(v * target / total) for k, v in parts.items()}
+    # The parts follow the total (measured, or the estimate, which the request's bytes
+    # may have raised above the sum of the parts' own factors).
+    total = sum(parts.values()) or 1
+    parts = {k: round(v * target / total) for k, v in parts.items()}
     parts["history"] += target - sum(parts.values())  # rounding lands in the largest part
     status, why, note = _outlook(cm, view, branch if branch is not None else [])
     return Gauge(

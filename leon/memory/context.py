@@ -91,6 +91,8 @@ class _Walk:
     tokens: list[int]
     history: int
     other: int
+    sizes: list[int] = field(default_factory=list)  # each message's bytes as sent
+    size: int = 0
 
 
 @dataclass
@@ -235,7 +237,7 @@ class ContextManager:
             k = 0
             walked = _Walk([], [], applied, [], [], 0, 0)
         walk = _Walk(ids, per_message, applied, walked.items[:k], walked.tokens[:k],
-                     walked.history, walked.other)
+                     walked.history, walked.other, walked.sizes[:k], walked.size)
         self._walk(walk, branch, k, refs, s)
         if carried is self._carried:
             self._walked = walk
@@ -253,6 +255,9 @@ class ContextManager:
             "tool_results": history - other_total,
         }
         raw_total = sum(raw.values())
+        # The second measure of the request (count.Calibration): its bytes.
+        raw["bytes"] = (tk.size_of_text(inputs.system) + tk.size_of_tools(inputs.tools)
+                        + (tk.size_of_text(SUMMARY_PREFIX + head) if head else 0) + walk.size)
         estimate, factor = cal.estimate(raw), cal.ratio(raw)
         saved = sum(tk.result(r) - tk.variant(r, s)[1] for r in refs
                     if r.tool_use_id in applied)
@@ -293,6 +298,9 @@ class ContextManager:
             walk.items.append(item)
             walk.tokens.append(total)
             walk.history += total
+            size = tk.size(item)
+            walk.sizes.append(size)
+            walk.size += size
 
     # -- before and after a call -----------------------------------------------------
     async def prepare(self, inputs: Callable[[], ViewInputs], summarise: Summarise,
@@ -366,7 +374,7 @@ class ContextManager:
             usage.cache_read_input_tokens
         cal = self.calibration(model)
         if cal.observe(reported, raw):
-            await self.store.save_calibration(model, cal.theta)
+            await self.store.save_calibration(model, cal.state)
         if reply_id is not None:
             self._measured = (key, ids + (reply_id,), reported + usage.output_tokens)
         return estimate

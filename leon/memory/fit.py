@@ -54,6 +54,8 @@ class Result:
     tokens: int          # raw tokens as the request would send it
     cleared: int         # raw tokens of its placeholder
     clearable: bool      # text, not already a placeholder, not pinned
+    size: int = 0        # bytes as the request would send it
+    cleared_size: int = 0
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Item:
     pinned: bool
     other: int           # raw tokens that are not tool results (framing included)
     results: tuple[Result, ...] = ()
+    size: int = 0        # bytes that are not tool results
 
 
 @dataclass
@@ -102,34 +105,42 @@ def plan(items: Sequence[Item], base: dict[str, int], estimate: Callable[[dict[s
     into the calibrated estimate; ``sticky`` is what the previous request left out
     (message ids, tool_use_ids), left out again first. The result's ``fits`` is False
     when nothing more can be left out and the request is still too large."""
-    cleared: dict[str, tuple[int, int]] = {}    # tid -> (item index, tokens saved)
+    cleared: dict[str, tuple[int, int, int]] = {}  # tid -> (item index, tokens, bytes saved)
     dropped: set[int] = set()
     history = sum(it.other for it in items)
     results = sum(r.tokens for it in items for r in it.results)
+    size = sum(it.size + sum(r.size for r in it.results) for it in items)
 
-    def current() -> int:
+    def raw_now() -> dict[str, int]:
         raw = dict(base)
         raw["history"] = base.get("history", 0) + history
         raw["tool_results"] = base.get("tool_results", 0) + results
-        return estimate(raw)
+        raw["bytes"] = base.get("bytes", 0) + size
+        return raw
+
+    def current() -> int:
+        return estimate(raw_now())
 
     def clear(i: int, r: Result) -> None:
-        nonlocal results
-        if r.clearable and r.cleared < r.tokens and r.tool_use_id not in cleared:
-            cleared[r.tool_use_id] = (i, r.tokens - r.cleared)
+        nonlocal results, size
+        if (r.clearable and r.cleared < r.tokens and r.tool_use_id not in cleared
+                and i not in dropped):
+            cleared[r.tool_use_id] = (i, r.tokens - r.cleared, r.size - r.cleared_size)
             results -= r.tokens - r.cleared
+            size -= r.size - r.cleared_size
 
     def drop(start: int, end: int) -> None:
-        nonlocal history, results
+        nonlocal history, results, size
         for j in range(start, end):
             if j in dropped:
                 continue
             dropped.add(j)
             history -= items[j].other
+            size -= items[j].size
             for r in items[j].results:
-                results -= r.tokens - (cleared[r.tool_use_id][1]
-                                       if r.tool_use_id in cleared else 0)
-                cleared.pop(r.tool_use_id, None)
+                saved = cleared.pop(r.tool_use_id, None)
+                results -= r.tokens - (saved[1] if saved else 0)
+                size -= r.size - (saved[2] if saved else 0)
 
     target = limit_tokens - int(limit_tokens * HYSTERESIS)
     newest = newest_turn(items)
@@ -163,18 +174,18 @@ def plan(items: Sequence[Item], base: dict[str, int], estimate: Callable[[dict[s
                 break
             clear(i, r)
     out = Plan(sorted(cleared, key=lambda t: (cleared[t][0], t)), sorted(dropped))
-    out.raw = dict(base)
-    out.raw["history"] = base.get("history", 0) + history
-    out.raw["tool_results"] = base.get("tool_results", 0) + results
+    out.raw = raw_now()
     out.estimate = estimate(out.raw)
     out.fits = out.estimate <= limit_tokens
-    out.cleared_tokens = sum(saved for _, saved in cleared.values())
+    out.cleared_tokens = sum(saved for _, saved, _ in cleared.values())
     out.dropped_tokens = sum(items[j].other + sum(r.tokens for r in items[j].results)
                              for j in dropped)
     alone = dict(base)
     alone["history"] = base.get("history", 0) + sum(it.other for it in items[newest:])
     alone["tool_results"] = base.get("tool_results", 0) + sum(
         r.tokens for it in items[newest:] for r in it.results)
+    alone["bytes"] = base.get("bytes", 0) + sum(
+        it.size + sum(r.size for r in it.results) for it in items[newest:])
     out.newest = estimate(alone)
     return out
 

@@ -16,6 +16,8 @@ from leon.memory import prune as pr
 from leon.memory.count import BLOCK_OVERHEAD, count_text
 from leon.memory.view import Assembler
 
+RESULT_FRAMING = 60  # bytes of a tool_result block around its text (type, id, framing)
+
 if TYPE_CHECKING:
     from leon.memory.context import ContextManager, View
 
@@ -35,27 +37,38 @@ def items_of(cm: ContextManager, view: View, branch: list[Any]) -> list[ft.Item]
     tk, s, applied = cm.tokens, view.settings, view.plan.applied
     refs = iter(view.refs)
     items = []
-    for m, found in zip(branch, view.walk.per, strict=True):
+    for m, found, size in zip(branch, view.walk.per, view.walk.sizes, strict=True):
         results = []
         for tid, _ in found:
             ref = next(refs)
             done = applied.get(tid)
             now = tk.variant(ref, s)[1] if done is not None else tk.result(ref)
+            text = done.text if done is not None else (ref.text or "")
             clearable = (ref.text is not None and not ref.pinned
                          and not (done is not None and done.kind == "clear"))
-            cleared = (count_text(pr.placeholder(ref.chars, ref.spill_path)) + count_text(tid)
-                       + 2 * BLOCK_OVERHEAD) if clearable else now
-            results.append(ft.Result(tid, now, cleared, clearable))
+            placeholder = pr.placeholder(ref.chars, ref.spill_path)
+            cleared = (count_text(placeholder) + count_text(tid) + 2 * BLOCK_OVERHEAD
+                       if clearable else now)
+            # Bytes without JSON escapes: clearing is never credited more than it saves.
+            nbytes = _result_bytes(tid, text)
+            results.append(ft.Result(tid, now, cleared, clearable, nbytes,
+                                     _result_bytes(tid, placeholder) if clearable else nbytes))
         other = tk.messages[m.id][1]
+        rest = max(0, size - sum(r.size for r in results))
         items.append(ft.Item(m.id, m.role == "user" and not found, bool(m.pinned), other,
-                             tuple(results)))
+                             tuple(results), rest))
     return items
+
+
+def _result_bytes(tool_use_id: str, text: str) -> int:
+    return len(text.encode("utf-8", "replace")) + len(tool_use_id) + RESULT_FRAMING
 
 
 def _base(view: View, items: list[ft.Item]) -> dict[str, int]:
     base = {k: view.raw.get(k, 0) for k in ("system", "tools", "summary", "pinned")}
     # What the view added to repair history (answers to interrupted calls) stays.
     base["history"] = view.raw["history"] - sum(it.other for it in items)
+    base["bytes"] = view.raw.get("bytes", 0) - view.walk.size  # system, tools, summary
     return base
 
 
@@ -95,13 +108,17 @@ def _build(cm: ContextManager, view: View, plan: ft.Plan, repairs: int) -> View:
     messages = assembler.build(kept, summary=view.head)
     raw = dict(plan.raw)
     raw["history"] += cm.tokens.repairs(assembler.repairs) - repairs
+    # The bytes of what is sent, measured (not planned).
+    raw["bytes"] = (view.raw.get("bytes", 0) - view.walk.size
+                    + sum(cm.tokens.size(item) for item in kept))
     cal = cm.calibration()
-    parts = {k: v for k, v in raw.items() if k != "saved"}
+    parts = {k: v for k, v in raw.items() if k not in ("saved", "bytes")}
     ids = view.branch_ids
     key = view.key + (("fit", tuple(plan.cleared), tuple(ids[i] for i in plan.dropped)),)
     raw["saved"] = view.raw.get("saved", 0)
+    parts["bytes"] = raw["bytes"]
     return dataclasses.replace(
-        view, messages=messages, raw=raw, raw_total=sum(parts.values()),
+        view, messages=messages, raw=raw, raw_total=sum(parts.values()) - raw["bytes"],
         estimate=cal.estimate(parts), factor=cal.ratio(parts), key=key, fresh=0, fit=plan)
 
 

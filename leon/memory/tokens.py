@@ -11,11 +11,14 @@ from typing import Any
 from leon.memory import prune as pr
 from leon.memory.count import (
     BLOCK_OVERHEAD,
+    content_bytes,
     count_other,
     count_system,
     count_text,
     count_tools,
     split_content,
+    text_bytes,
+    tools_bytes,
 )
 from leon.memory.settings import MemorySettings
 from leon.memory.view import MISSING_RESULT
@@ -36,6 +39,25 @@ class TokenCache:
         self.pruned: dict[int, tuple[tuple[Any, ...], Any, int]] = {}  # id -> (key, content, n)
         self.items: dict[int, tuple[int, dict[str, Any]]] = {}  # id -> view item, unpruned
         self.refs: dict[Any, pr.ResultRef] = {}             # see prune.make_refs
+        self.sizes: dict[Any, int] = {}                     # view item identity -> bytes
+
+    def size(self, item: tuple[Any, dict[str, Any]]) -> int:
+        """Bytes of one view item ``(identity, message)`` as sent (the identity changes
+        whenever its content does, so it is counted once)."""
+        n = self.sizes.get(item[0])
+        if n is None:
+            n = self.sizes[item[0]] = content_bytes(item[1]["content"])
+        return n
+
+    def size_of_text(self, text: str) -> int:
+        key = "bytes\0" + text
+        n = self.texts.get(key)
+        if n is None:
+            n = self.texts[key] = text_bytes(text)
+        return n
+
+    def size_of_tools(self, schemas: list[dict[str, Any]]) -> int:
+        return tools_bytes(schemas) if schemas else 0
 
     def text(self, kind: str, text: str) -> int:
         """A repeated text: ``system`` prompt or a ``text`` block."""
