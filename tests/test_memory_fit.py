@@ -257,6 +257,10 @@ def test_plan_clears_then_drops_whole_turns_oldest_first():
     # what the previous request left out stays out while the limit is the same
     p = ft.plan(items, base, est, 1400, sticky=([1, 2, 3], []))
     assert p.dropped == [0, 1, 2] and p.cleared == []
+    # ... and a result in a message already left out is not cleared again (that counted
+    # its tokens twice: the plan said 330 for a request of 810, over its limit)
+    p = ft.plan(items, base, est, 800, sticky=([1, 2, 3], []))
+    assert p.cleared == [] and p.dropped == [0, 1, 2, 3, 4] and p.estimate == 410
     # a turn holding a pinned message is skipped, the next one goes instead
     pinned = [ft.Item(1, True, True, 200), *items[1:]]
     p = ft.plan(pinned, base, est, 1000)

@@ -246,9 +246,10 @@ class ContextManager:
         carried_text = cp.carried_text([(m.role, m.content) for m in carried])
         head = (summary_text + carried_text) if (summary_text or carried_text) else None
         messages = assembler.build(items, summary=head)
+        tools_tokens, tools_size = tk.tools_counts(inputs.tools)
         raw = {
             "system": tk.text("system", inputs.system),
-            "tools": tk.tools(inputs.tools),
+            "tools": tools_tokens,
             "summary": tk.text("text", SUMMARY_PREFIX + summary_text) if summary_text else 0,
             "pinned": tk.text("text", carried_text) if carried_text else 0,
             "history": other_total + tk.repairs(assembler.repairs),
@@ -256,7 +257,7 @@ class ContextManager:
         }
         raw_total = sum(raw.values())
         # The second measure of the request (count.Calibration): its bytes.
-        raw["bytes"] = (tk.size_of_text(inputs.system) + tk.size_of_tools(inputs.tools)
+        raw["bytes"] = (tk.size_of_text(inputs.system) + tools_size
                         + (tk.size_of_text(SUMMARY_PREFIX + head) if head else 0) + walk.size)
         estimate, factor = cal.estimate(raw), cal.ratio(raw)
         saved = sum(tk.result(r) - tk.variant(r, s)[1] for r in refs

@@ -56,9 +56,6 @@ class TokenCache:
             n = self.texts[key] = text_bytes(text)
         return n
 
-    def size_of_tools(self, schemas: list[dict[str, Any]]) -> int:
-        return tools_bytes(schemas) if schemas else 0
-
     def text(self, kind: str, text: str) -> int:
         """A repeated text: ``system`` prompt or a ``text`` block."""
         key = kind + "\0" + text
@@ -71,13 +68,20 @@ class TokenCache:
         return n
 
     def tools(self, schemas: list[dict[str, Any]]) -> int:
+        return self.tools_counts(schemas)[0]
+
+    def tools_counts(self, schemas: list[dict[str, Any]]) -> tuple[int, int]:
+        """Raw tokens and bytes of the tool schemas (one serialisation per call)."""
         if not schemas:
-            return 0
+            return 0, 0
         key = "tools\0" + json.dumps(schemas, sort_keys=True)
         n = self.texts.get(key)
         if n is None:
             n = self.texts[key] = count_tools(schemas)
-        return n
+        size = self.texts.get("bytes\0" + key)
+        if size is None:
+            size = self.texts["bytes\0" + key] = tools_bytes(schemas)
+        return n, size
 
     def message(self, m: Any) -> tuple[int, int]:
         """``(total, other)`` raw tokens of a stored message: all of it, and what is not
