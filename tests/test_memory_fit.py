@@ -434,3 +434,23 @@ def test_leon_run_json_gauge_line_says_why_compaction_will_not_run(leon_paths, t
     assert gauge["why"] == "too few messages (2 of min_messages 20)"
     assert "compacts on the next send" not in gauge["note"]
     assert gauge["limit"] < gauge["window"] - gauge["reserve"]
+
+
+def test_leon_run_refuses_a_prompt_too_big_for_the_window_before_calling_the_api(
+        leon_paths, fake_api, tmp_path):
+    leon_paths.home.mkdir(parents=True, exist_ok=True)
+    (leon_paths.home / "config.toml").write_text(
+        "[memory]\ncontext_window = 12000\n[memory.compaction]\nreserve_tokens = 1000\n"
+        "keep_recent_tokens = 2500\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC")}
+    env.update(LEON_HOME=str(leon_paths.home), LEON_CACHE=str(leon_paths.cache),
+               ANTHROPIC_API_KEY=fake_api.api_key, ANTHROPIC_BASE_URL=fake_api.base_url)
+    pasted = "2024-05-01 12:00:00 worker-7 ERROR job failed, retrying in 30s\n" * 1000
+    out = subprocess.run([sys.executable, "-m", "leon", "run", "-m", MODEL, "-w",
+                          str(tmp_path), "-"], env=env, input=pasted, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert lines[-1].startswith("leon: the message is too big: ~") and "Traceback" not in out.stderr
+    assert "context_window 12,000" in lines[-1]
+    assert fake_api.message_requests() == []  # nothing reached the API

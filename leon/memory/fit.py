@@ -144,14 +144,19 @@ def plan(items: Sequence[Item], base: dict[str, int], estimate: Callable[[dict[s
 
     target = limit_tokens - int(limit_tokens * HYSTERESIS)
     newest = newest_turn(items)
+    starts = [i for i in range(newest) if items[i].turn_start] + [newest]
+    if starts[0] > 0:
+        starts.insert(0, 0)  # messages before the first turn start (after a summary)
+    turns = [(a, b) for a, b in zip(starts, starts[1:], strict=False) if a < b]
+    # 0. what the previous request left out (whole turns only, never a pinned message)
     gone, hidden = set(sticky[0]), set(sticky[1])
+    for a, b in turns:
+        if all(items[j].id in gone and not items[j].pinned for j in range(a, b)):
+            drop(a, b)
     for i in range(newest):
-        if items[i].id in gone and not items[i].pinned:
-            drop(i, i + 1)
-        elif i not in dropped:
-            for r in items[i].results:
-                if r.tool_use_id in hidden:
-                    clear(i, r)
+        for r in items[i].results:
+            if r.tool_use_id in hidden:
+                clear(i, r)
     # 1. the oldest tool results before the newest turn
     for i in range(newest):
         if current() <= target:
@@ -159,10 +164,7 @@ def plan(items: Sequence[Item], base: dict[str, int], estimate: Callable[[dict[s
         for r in items[i].results:
             clear(i, r)
     # 2. the oldest whole turns (never the newest), skipping turns with a pinned message
-    starts = [i for i in range(newest) if items[i].turn_start] + [newest]
-    if starts[0] > 0:
-        starts.insert(0, 0)  # messages before the first turn start (after a summary)
-    for a, b in zip(starts, starts[1:], strict=False):
+    for a, b in turns:
         if current() <= target:
             break
         if not any(items[j].pinned for j in range(a, b)):

@@ -125,16 +125,21 @@ def _build(cm: ContextManager, view: View, plan: ft.Plan, repairs: int) -> View:
 def _too_large(cm: ContextManager, view: View, plan: ft.Plan, items: list[ft.Item],
                why: str) -> ContextTooLarge:
     s = view.settings
-    newest = ft.newest_turn(items)
-    message = round(items[newest].other * view.factor) if items else 0
+    estimate = cm.calibration().estimate
+    base = _base(view, items)
+    fixed = estimate(base)
+    # The user's message of the newest turn, alone with the system prompt and tools.
+    first = items[ft.newest_turn(items)] if items else ft.Item(0, True, False, 0)
+    alone = estimate(dict(base, history=base["history"] + first.other,
+                          bytes=base["bytes"] + first.size))
+    message = alone - fixed
     room = (f"the window allows {view.limit:,} (context_window {s.window:,} - reserve_tokens "
             f"{s.reserve_tokens:,} - {view.margin:,} kept for the estimate's error)")
-    fixed = cm.calibration().estimate(_base(view, items))
     if fixed > view.limit * (1 - ft.HYSTERESIS):
         text = (f"the system prompt, tool definitions and summary alone take ~{fixed:,} "
                 f"tokens, and {room}; shorten system_prompt, or raise memory.context_window "
                 "if the model allows more")
-    elif items and message > view.limit:
+    elif first.turn_start and alone > view.limit:
         text = (f"the message is too big: ~{message:,} tokens, and {room}; send a shorter "
                 "message, or raise memory.context_window if the model allows more")
     else:
