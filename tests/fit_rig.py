@@ -236,6 +236,7 @@ class Conversation:
         self.stats = Stats(conversations=1)
         self.agent: Agent | None = None
         self.views: list[Any] = []
+        self.violations: list[str] = []
 
     # -- what every request must satisfy ---------------------------------------------------
     def check(self, request: Any) -> None:
@@ -245,7 +246,10 @@ class Conversation:
         body = {"model": request.model, "max_tokens": request.max_tokens,
                 "system": request.system, "tools": request.tools,
                 "messages": request.messages}
-        validate_messages_request(body)
+        try:
+            validate_messages_request(body)
+        except Exception as exc:  # the strict server's 400, worded like the real API
+            self._require(False, f"invalid request: {exc}")
         fake = count_input_tokens(body)
         ratio = fake / s.window
         if ratio > self.stats.largest_ratio:
@@ -253,13 +257,14 @@ class Conversation:
             self.stats.largest = {"tokens": fake, "window": s.window,
                                   "reserve": s.reserve_tokens,
                                   "summary": not request.tools}
-        assert fake <= s.window, f"request of {fake} tokens (server count) > {s.window}"
+        self._require(fake <= s.window, f"request of {fake} tokens (server count) > {s.window}")
         room = s.window - s.reserve_tokens
         if request.tools:
             self.stats.requests += 1
             view = self.views[-1]
-            assert view.messages == request.messages
-            assert view.estimate <= view.limit, (view.estimate, view.limit)
+            self._require(view.messages == request.messages, "the request is not the view")
+            self._require(view.estimate <= view.limit, f"estimate {view.estimate} > limit "
+                                                       f"{view.limit}")
             raw = (count_system(request.system) + count_tools(request.tools)
                    + count_messages(request.messages))
             estimate = raw * view.factor
@@ -272,7 +277,16 @@ class Conversation:
             estimate = agent.memory.calibration().estimate(raw_parts)
         self.stats.largest_estimate_ratio = max(self.stats.largest_estimate_ratio,
                                                 estimate / room)
-        assert estimate <= room, f"leon's count {estimate:.0f} > window - reserve {room}"
+        self._require(estimate <= room, f"leon's count {estimate:.0f} > window - reserve "
+                                        f"{room}{' (a summary call)' if not request.tools else ''}")
+
+    def _require(self, ok: bool, problem: str) -> None:
+        """Record a violation and stop the call. Recorded too because leon catches what a
+        summary call raises (the compaction fails, as it should), and that must not hide
+        it: :meth:`run` fails on any."""
+        if not ok:
+            self.violations.append(problem)
+            raise AssertionError(problem)
 
     # -- the conversation ------------------------------------------------------------------
     def _settings(self) -> dict[str, Any]:
@@ -318,6 +332,7 @@ class Conversation:
                 await self._step(agent, model, stores)
         finally:
             await stores.close()
+        assert not self.violations, self.violations[0]
         return self.stats
 
     def _spy(self, agent: Agent) -> None:

@@ -64,7 +64,9 @@ async def run_compaction(cm: ContextManager, inputs: ViewInputs, summarise: Summ
     summarised = [(m.role, c) for m, c in zip(branch[:cut], view.contents[:cut], strict=True)
                   if not m.pinned]
     material = cp.material(inputs.summary, cp.render(summarised))
-    size = round(count_text(material) * view.factor)  # (the summary is its own kind; close)
+    # Measured as the summary call will be (its tokens, and its bytes: see _ask).
+    size = cm.calibration().estimate({"tool_results": count_text(material),
+                                      "bytes": text_bytes(material)})
     if size > budget:  # even the oldest turn is too large: keep its head and tail
         material = trim(material, max(1000, len(material) * budget // size))
     said = cp.material(inputs.summary, cp.render(summarised, results=False))
