@@ -21,9 +21,30 @@ def describe_memory_event(event: ev.MemoryEvent) -> str:
     """One line for a person (``leon run`` without ``--json`` prints it on stderr)."""
     d = event.data
     if event.event == "compact":
-        return (f"compacted {d.get('messages_replaced')} messages: "
+        line = (f"compacted {d.get('messages_replaced')} messages: "
                 f"{d.get('tokens_before'):,} -> {d.get('tokens_after'):,} tokens "
                 f"({d.get('duration_ms')} ms)")
+        if d.get("identifiers_repaired"):
+            line += (f"; {d['identifiers_repaired']} identifier(s) the summary left out "
+                     "were appended verbatim")
+        if d.get("identifiers_left_out"):
+            line += f" ({d['identifiers_left_out']} more did not fit and stay in history)"
+        return line
+    if event.event == "fit":
+        done = []
+        if d.get("results_cleared"):
+            done.append(f"cleared {d['results_cleared']} old tool result(s) "
+                        f"(~{d.get('tokens_cleared', 0):,} tokens)")
+        if d.get("messages_dropped"):
+            spans = ", ".join(f"{a}" if a == b else f"{a}-{b}"
+                              for a, b in d.get("dropped_ids", []))
+            done.append(f"left out the {d['messages_dropped']} oldest message(s) "
+                        f"(~{d.get('tokens_dropped', 0):,} tokens; ids {spans})")
+        return (f"request too large for the window ({d.get('reason')}): "
+                + " and ".join(done) + f" of this request to fit {d.get('limit'):,} tokens; "
+                "history is kept")
+    if event.event == "fit_failed":
+        return f"not sent: {d.get('error')}"
     if event.event == "prune":
         return (f"pruned {d.get('results')} old tool result(s), "
                 f"{d.get('tokens_saved'):,} tokens freed")

@@ -437,14 +437,30 @@ def test_extract_identifiers_tricky_strings():
         "The fix is in src/app.py:42 and README.md, see `load_config()` too. "
         "Run 123e4567-e89b-12d3-a456-426614174000 with toolu_01ABC and commit a1b2c3d. "
         "ToolRegistry calls get_user and getUser; pi is 3.14, the answer is 42. "
-        "Also ~/.config/leon/config.toml, ../up/there and .env. Globs: **/*.py and *.md."
+        "Also ~/.config/leon/config.toml, ../up/there and .env. Globs: **/*.py and *.md. "
+        "Then parse() and cfg.load() on x86 with py311, v1.2.3, utf-8 and `git status`."
     )
     assert extract_identifiers(text) == [
-        "src/app.py:42", "README.md", "load_config()",
+        "src/app.py", "README.md", "load_config()",
         "123e4567-e89b-12d3-a456-426614174000", "toolu_01ABC", "a1b2c3d",
-        "ToolRegistry", "get_user", "getUser", "3.14", "42",
+        "ToolRegistry", "get_user", "getUser",
         "~/.config/leon/config.toml", "../up/there", ".env", "**/*.py", "*.md",
+        "parse()", "cfg.load()", "x86", "py311", "v1.2.3", "utf-8", "git status",
     ]
+
+
+def test_bare_numbers_quantities_and_plain_words_are_never_identifiers():
+    # The summariser of the bug report dropped "11" and "13" from "note 11: ...":
+    # that must not count against a summary.
+    text = ("note 11: the build took 13 seconds, 3.14 on 2024-01-15 at 12:30 from "
+            "127.0.0.1:8080 and localhost:8080; 100ms, 10KB, 2nd, 1.5s, 50%, $20, 1,000, "
+            "`42`, `open`, `None`, deadbeef and 1234567.")
+    assert extract_identifiers(text) == []
+
+
+def test_a_line_suffix_is_not_part_of_the_path():
+    grep = "src/app.py:42:    x = 1\nsrc/app.py:97:    y = 2\napp.py:7:3: warning"
+    assert extract_identifiers(grep) == ["src/app.py", "app.py"]
 
 
 def test_extract_identifiers_ignores_plain_english():
@@ -456,12 +472,13 @@ def test_extract_identifiers_ignores_plain_english():
 
 
 def test_extract_identifiers_dedupes_in_first_seen_order():
-    assert extract_identifiers("b_c then a.py then b_c, a.py and 42 42") == ["b_c", "a.py", "42"]
+    assert extract_identifiers("b_c then a.py then b_c, a.py and 42 42") == ["b_c", "a.py"]
 
 
 def test_missing_identifiers():
     original = "Edit src/app.py:42 and set MAX_TOKENS to 4096."
-    assert missing_identifiers(original, "Edited `src/app.py:42`; MAX_TOKENS=4096") == []
-    near_miss = "Edited src/app.py:420, MAX_TOKENS=4096"
-    assert missing_identifiers(original, near_miss) == ["src/app.py:42"]
-    assert missing_identifiers(original, "nothing") == ["src/app.py:42", "MAX_TOKENS", "4096"]
+    assert missing_identifiers(original, "Edited `src/app.py`; MAX_TOKENS=4096") == []
+    assert missing_identifiers(original, "Edited src/app.py and MAX_TOKENS") == []
+    near_miss = "Edited src/app.pyc, MAX_TOKENS_2"
+    assert missing_identifiers(original, near_miss) == ["src/app.py", "MAX_TOKENS"]
+    assert missing_identifiers(original, "nothing") == ["src/app.py", "MAX_TOKENS"]

@@ -103,20 +103,43 @@ async def test_compaction_fires_and_later_requests_start_from_the_summary(stores
     assert len([e for e in seen if e.event == "compact"]) == 1
 
 
-async def test_summary_that_loses_identifiers_is_retried_once_then_rejected(stores, ws):
+async def test_summary_that_loses_identifiers_is_retried_once_then_repaired(stores, ws):
     agent, rec = await recording_agent(stores, ws, summary="## Goal\nRead some files.")
     seen = memory_events(agent)
     await fill(agent, 8)
-    rejected = [e for e in seen if e.event == "compact_rejected"]
-    assert rejected and "identifier" in rejected[0].data["reason"]
-    assert rejected[0].data["missing_count"] > 0 and rejected[0].data["missing"]
+    assert not [e for e in seen if e.event == "compact_rejected"]
+    done = [e for e in seen if e.event == "compact"]
+    assert done and done[0].data["identifiers_repaired"] > 0
+    assert done[0].data["identifiers_left_out"] == 0
     first, second = rec.summary_requests[:2]
     retry_text = second.messages[0]["content"][0]["text"]
-    assert "left out" in retry_text and rejected[0].data["missing"][0] in retry_text
+    assert "left out" in retry_text and "`src/mod_0.py`" in retry_text
     assert "left out" not in first.messages[0]["content"][0]["text"]
-    # history kept as it was: no summary, requests still start with the first message
-    assert await stores.leon.summaries(agent.thread.id) == []
-    assert rec.turn_requests[-1].messages[0]["content"][0]["text"] == "read src/mod_0.py"
+    # the summary is the model's text, then the identifiers it dropped, verbatim
+    text = (await stores.leon.summaries(agent.thread.id))[0].text
+    assert text.startswith("## Goal\nRead some files.")
+    assert cp.REPAIR_HEADING in text and "`src/mod_0.py`" in text
+    assert "read src/mod_0.py" not in text  # not the transcript: only the identifiers
+    # later requests start from it
+    assert rec.turn_requests[-1].messages[0]["content"][0]["text"].startswith(SUMMARY_PREFIX)
+    # a repaired summary is not a failure: the breaker never moves
+    assert agent.memory.failures == 0
+
+
+def test_repair_appends_what_is_missing_within_its_budget():
+    from leon.memory.count import count_text
+
+    material = "Edit src/app.py and lib/util.rs, then run make_release() on host-42a."
+    missing = cp.check(material, "## Goal\nRelease.", "Edit src/app.py")
+    assert missing[0] == "src/app.py"  # what was said comes first
+    text, n = cp.repair("## Goal\nRelease.", missing, 1000, count_text)
+    assert n == len(missing) == 4 and cp.check(material, text) == []
+    assert text.index(cp.REPAIR_HEADING) > text.index("Release.")
+    small, k = cp.repair("## Goal\nRelease.", missing, count_text(cp.REPAIR_HEADING) + 40,
+                         count_text)
+    assert 0 < k < 4 and "`src/app.py`" in small and "host-42a" not in small
+    assert cp.repair("x", [], 1000, count_text) == ("x", 0)
+    assert cp.repair("x", missing, 0, count_text) == ("x", 0)
 
 
 async def test_three_failures_stop_auto_compaction_until_a_manual_one(stores, ws):

@@ -34,6 +34,7 @@ from leon.llm.base import (
     ToolUseStarted,
 )
 from leon.memory.context import CompactOutcome, ContextManager, ViewInputs
+from leon.memory.fitting import ContextTooLarge
 from leon.memory.gauge import Gauge
 from leon.paths import PathError, spill_dir_under
 from leon.store.leon_store import LeonStore
@@ -41,6 +42,7 @@ from leon.store.models import Message, Thread
 
 DRAFT_SAVE_INTERVAL = 0.5  # seconds between saves of a streaming reply (crash safety)
 MAX_TOOL_ROUNDS = 50
+MAX_COMPACT_PARTS = 8  # summary calls one manual compaction may make (each fits the window)
 INTERRUPTED_NOTE = "(reply interrupted)"
 
 Listener = Callable[[ev.AgentEvent], None]
@@ -188,8 +190,14 @@ class Agent:
 
     async def prepare_request(self) -> ModelRequest:
         """Run the memory middleware before a call (compaction when due, a pruning batch
-        when worth it, cached counts) and build the request it decided on."""
-        view = await self.memory.prepare(self.view_inputs, self._summarise, self.load)
+        when worth it, cached counts, old turns left out when the request would not fit
+        the window) and build the request it decided on. Raises :class:`TurnError`,
+        before anything is sent, when even the newest turn cannot fit."""
+        try:
+            view = await self.memory.prepare(self.view_inputs, self._summarise, self.load)
+        except ContextTooLarge as exc:
+            self.emit(ev.TurnFailed(str(exc), None))
+            raise TurnError(str(exc)) from None
         return self.build_request(view)
 
     # -- memory: the gauge, compaction by hand, pins ------------------------------------
@@ -203,10 +211,24 @@ class Agent:
 
     async def compact(self) -> CompactOutcome:
         """Compact now, whatever the thresholds (the user asked); also re-arms automatic
-        compaction after the circuit breaker tripped."""
+        compaction after the circuit breaker tripped. When the history is too long for one
+        summary call, it is summarised in parts, oldest first (a few calls at most)."""
         outcome = await self.memory.compact(self.view_inputs(), self._summarise, manual=True)
-        if outcome.ok:
+        parts = [outcome]
+        while outcome.ok:
             await self.load()
+            if not outcome.data.get("partial") or len(parts) >= MAX_COMPACT_PARTS:
+                break
+            following = await self.memory.compact(self.view_inputs(), self._summarise,
+                                                  manual=True)
+            if not following.ok:
+                break  # the parts done so far stand
+            outcome = following
+            parts.append(outcome)
+        if len(parts) > 1:  # one report for the whole run
+            outcome.data.update(tokens_before=parts[0].data["tokens_before"], parts=len(parts),
+                                messages_replaced=sum(p.data["messages_replaced"]
+                                                      for p in parts))
         return outcome
 
     async def pin(self, message_id: int, pinned: bool = True) -> None:

@@ -1,10 +1,17 @@
 """Find the identifiers a summary must not lose.
 
-An identifier is anything a later turn might need verbatim and could not
-reconstruct from prose: file paths (``src/app.py:42``, ``README.md``, ``.env``),
-numbers with two or more digits (``3.14``, ``2024-01-15``), hex and uuid-like ids,
-``toolu_…`` ids, CamelCase and snake_case names, and backticked spans. Ordinary
-English words — including capitalised ones at the start of a sentence — are not.
+An identifier is a *salient* name: something a later turn might need verbatim and
+could not reconstruct from prose. File paths and names (``src/app.py``, ``README.md``,
+``.env``; a ``:line`` suffix is dropped, ``src/app.py:42`` is ``src/app.py``), URLs, hex
+and uuid-like ids and hashes (``a1b2c3d``), names mixing letters with digits or
+punctuation (``toolu_01ABC``, ``v1.2.3``, ``x86``), code symbols (``snake_case``,
+``CamelCase``, ``dotted.names``, ``func()``), and backticked code spans.
+
+Never identifiers: bare numbers (``11``, ``3.14``, ``2024-01-15``, ``127.0.0.1``),
+quantities (``100ms``, ``10KB``, ``2nd``), and ordinary words — including capitalised
+ones at the start of a sentence and backticked single words (`` `open` ``). Summaries of
+real sessions drop line numbers and counters all the time, and that loses nothing a
+later turn could not find again.
 
 The demo model uses :func:`extract_identifiers` to build the identifier list of its
 summaries, and the memory layer uses :func:`missing_identifiers` to check that a
@@ -15,10 +22,12 @@ from __future__ import annotations
 
 import re
 
-# A backticked span (not part of a ``` fence), or a run of characters that are not
-# obvious separators. Commas, '=' and quotes separate because tool inputs are
-# rendered as ``key=value`` and prose lists names with commas.
-_TOKEN = re.compile(r"(?<!`)`([^`\n]+)`(?!`)|[^\s`\"'()\[\]{}<>|,;=]+")
+# A backticked span (not part of a ``` fence), a call (``parse()``), or a run of
+# characters that are not obvious separators. Commas, '=' and quotes separate because
+# tool inputs are rendered as ``key=value`` and prose lists names with commas.
+_TOKEN = re.compile(r"(?<!`)`([^`\n]+)`(?!`)"
+                    r"|(?<![\w.])[A-Za-z_][\w.]*\(\)"
+                    r"|[^\s`\"'()\[\]{}<>|,;=]+")
 
 # Spans longer than this are code, not a name; scan inside them instead.
 _MAX_SPAN = 120
@@ -37,6 +46,11 @@ _SNAKE = re.compile(r"[\w\-.:@$]+")
 _WORDLIKE = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _MIXED = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _PLURAL_ACRONYM = re.compile(r"[A-Z]+s")  # URLs, APIs, IDs: English, not CamelCase
+# A number with a short unit or ordinal suffix: a quantity, not a name.
+_QUANTITY = re.compile(r"[+-]?\d+(?:[.,]\d+)*[A-Za-z]{1,3}")
+# A ``:line`` or ``:line:col`` suffix after a name (``app.py:42``, ``src/x.rs:7:3``).
+_LINE_SUFFIX = re.compile(r"(?<=[A-Za-z_\])/])(?::\d+)+$")
+_CALL = re.compile(r"[A-Za-z_][\w.]*\(\)")
 # Inside a chunk that is not an identifier as a whole, these split it into parts.
 _INNER_SPLIT = re.compile(r"[^\w./~@\-]+")
 
@@ -56,7 +70,7 @@ def _normalise(chunk: str) -> str:
         chunk = chunk.lstrip(".")
     if chunk[:1] in "$€£" and chunk[1:2].isdigit():
         chunk = chunk[1:]
-    return chunk
+    return _LINE_SUFFIX.sub("", chunk)
 
 
 def _digits(s: str) -> int:
@@ -67,10 +81,12 @@ def is_identifier(token: str) -> bool:
     """Whether one already-normalised token counts as an identifier."""
     if len(token) < 2 or not any(c.isalnum() for c in token):
         return False
+    if _CALL.fullmatch(token):
+        return True
+    if _NUMBERISH.fullmatch(token) or _QUANTITY.fullmatch(token):
+        return False  # bare numbers and quantities: never salient
     if "/" in token:
         return True
-    if _NUMBERISH.fullmatch(token):
-        return token[-1].isdigit() and _digits(token) >= 2
     if _UUIDISH.fullmatch(token):
         hexpart = token[2:] if token.lower().startswith("0x") else token
         if token.lower().startswith("0x") and len(hexpart) >= 1:
@@ -85,7 +101,7 @@ def is_identifier(token: str) -> bool:
         if token.lower() in _ABBREVIATIONS or all(len(p) <= 1 for p in parts):
             return False
         return any(c.isalpha() for c in parts[-1]) or _digits(token) >= 2
-    if _WORDLIKE.fullmatch(token):
+    if _WORDLIKE.fullmatch(token) and not _digits(token):
         if _PLURAL_ACRONYM.fullmatch(token):
             return False
         # CamelCase / camelCase: an upper-case letter after the first, plus a lower-case one.
@@ -111,11 +127,21 @@ def _candidates(chunk: str, depth: int = 0) -> list[str]:
     return found
 
 
+def _is_code_span(span: str) -> bool:
+    """Whether a backticked span counts whole: code (a command, an expression, a name
+    with punctuation), not a bare number or a single plain word."""
+    if _NUMBERISH.fullmatch(span) or _QUANTITY.fullmatch(span):
+        return False
+    if span.isalpha():
+        return is_identifier(span)  # `open` is a word; `getUser` a name
+    return any(c.isalnum() for c in span)
+
+
 def extract_identifiers(text: str) -> list[str]:
     """Return the identifiers in ``text``, deduplicated, in first-seen order.
 
-    >>> extract_identifiers("Fix `parse()` in src/app.py:42 (see ToolRegistry).")
-    ['parse()', 'src/app.py:42', 'ToolRegistry']
+    >>> extract_identifiers("Fix `parse()` in src/app.py:42 (see ToolRegistry), take 11.")
+    ['parse()', 'src/app.py', 'ToolRegistry']
     """
     if not text:
         return []
@@ -124,7 +150,7 @@ def extract_identifiers(text: str) -> list[str]:
         span = match.group(1)
         if span is not None:
             span = span.strip()
-            if span and len(span) <= _MAX_SPAN:
+            if span and len(span) <= _MAX_SPAN and _is_code_span(span):
                 seen.setdefault(span, None)
                 continue
             found = extract_identifiers(span)

@@ -1,22 +1,25 @@
 """Compaction, the pure parts: when it is due, where to cut, what to ask the model, and
-whether its summary can be trusted.
+how its summary is made to keep every salient identifier.
 
 The summary replaces everything older than the last ``keep_recent_tokens`` of the view.
 The cut never separates a ``tool_use`` from its ``tool_result``: the kept part starts on
 a user turn that carries no tool results (or, when a long tool loop has none, right
 after a complete call and its results, where the summary's own user turn precedes it).
-A summary that drops identifiers of what it replaces (paths, ids, numbers, names) is
-asked for again once, naming what it dropped, and otherwise rejected.
+A summary that drops salient identifiers of what it replaces (paths, URLs, hashes, ids,
+code symbols: :mod:`leon.llm.identifiers`; never bare numbers or plain words) is asked
+for again once, naming what it dropped; if it still misses some, it is *repaired*: the
+missing ones are appended verbatim under :data:`REPAIR_HEADING`. A summary is never
+rejected for what it left out, so compaction cannot get stuck on a summariser's habits.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from leon.llm.identifiers import missing_identifiers
-from leon.memory.count import result_text
+from leon.llm.identifiers import extract_identifiers, missing_identifiers
+from leon.memory.count import count_text, result_text
 from leon.memory.settings import MemorySettings
 
 SECTIONS = ("Goal", "Decisions", "Files and identifiers", "Errors and fixes", "Open tasks",
@@ -26,8 +29,9 @@ SYSTEM = (
     "You compact a conversation between a user and Claude, an assistant working in a "
     "terminal with tools, so it can continue with less context. Write a structured summary "
     "in Markdown with exactly these sections: " + ", ".join(f"## {s}" for s in SECTIONS) + ". "
-    "Keep every file path, id, number, name, command and error message verbatim: list them "
-    "under Files and identifiers even when the prose leaves them out. Record decisions with "
+    "Keep every file path, URL, id, hash, code name, command and error message verbatim: "
+    "list them under Files and identifiers even when the prose leaves them out. Record "
+    "decisions with "
     "their reasons, errors with their fixes, and what is still open. Do not invent anything; "
     "write only the summary."
 )
@@ -35,13 +39,18 @@ SYSTEM = (
 INSTRUCTION = (
     "Summarise the conversation transcript below for compaction: a structured summary with "
     "the sections Goal, Decisions, Files and identifiers, Errors and fixes, Open tasks and "
-    "Next step, keeping every path, id, number and name verbatim."
+    "Next step, keeping every path, URL, id, hash and code name verbatim."
 )
 
+REPAIR_HEADING = "## Identifiers kept verbatim"
+RETRY_LIST = 300  # identifiers named in the retry prompt (the rest are repaired)
 
-def is_due(s: MemorySettings, estimate: int, messages: int) -> bool:
-    """Whether the view must be compacted before it is sent."""
-    return (s.compaction_enabled and messages >= s.min_messages and estimate > s.threshold)
+
+def is_due(s: MemorySettings, estimate: int, messages: int, limit: int | None = None) -> bool:
+    """Whether the view must be compacted before it is sent: over the threshold, or over
+    ``limit`` (the most a request may hold, when the threshold is set above it)."""
+    over = estimate > s.threshold or (limit is not None and estimate > limit)
+    return s.compaction_enabled and messages >= s.min_messages and over
 
 
 def _has_results(content: Any) -> bool:
@@ -85,13 +94,38 @@ def find_cut(roles: Sequence[str], contents: Sequence[Any], tokens: Sequence[int
     return None
 
 
+def bounded_cut(roles: Sequence[str], contents: Sequence[Any], tokens: Sequence[int],
+                cut: int, budget: int, earlier: int = 0) -> tuple[int, bool]:
+    """``cut`` moved earlier, to another safe cut, so that what the summary call reads
+    (``earlier`` tokens of the previous summary plus ``tokens[:cut]``) stays within
+    ``budget``: a compaction request must fit the window too, however far behind
+    compaction fell. Returns ``(cut, moved)``; when no cut is small enough, the first
+    one (the caller trims the material)."""
+    if earlier + sum(tokens[:cut]) <= budget:
+        return cut, False
+    preferred, fallback = valid_cuts(roles, contents)
+    cuts = sorted(c for c in set(preferred) | set(fallback) if c < cut)
+    if not cuts:
+        return cut, False
+    total, best = earlier, cuts[0]
+    upto = 0
+    for c in cuts:
+        total += sum(tokens[upto:c])
+        upto = c
+        if total > budget:
+            break
+        best = c
+    return best, True
+
+
 def _render_input(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
-def render(messages: Sequence[tuple[str, Any]]) -> str:
+def render(messages: Sequence[tuple[str, Any]], *, results: bool = True) -> str:
     """``(role, content)`` messages as a plain transcript (no ids or numbers of its own,
-    so every identifier in it comes from the conversation)."""
+    so every identifier in it comes from the conversation); without tool output when
+    ``results`` is false (what the user and the model said and asked for)."""
     parts: list[str] = []
     for role, content in messages:
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
@@ -102,7 +136,7 @@ def render(messages: Sequence[tuple[str, Any]]) -> str:
                 lines.append(str(b["text"]))
             elif kind == "tool_use":
                 lines.append(f"[tool call] {b.get('name', '')} {_render_input(b.get('input', {}))}")
-            elif kind == "tool_result":
+            elif kind == "tool_result" and results:
                 text = result_text(b)
                 label = "[tool error]" if b.get("is_error") else "[tool result]"
                 lines.append(f"{label}\n{text if text is not None else '(non-text output)'}")
@@ -119,19 +153,58 @@ def material(previous_summary: str | None, transcript: str) -> str:
     return transcript
 
 
-def prompt(material_text: str, missing: Sequence[str] = ()) -> str:
+def prompt(material_text: str, missing: Sequence[str] = (), budget: int | None = None) -> str:
     """The user message of the compaction call: the instruction paragraph, then the
-    material; on a retry, the identifiers the first summary dropped."""
+    material; on a retry, the identifiers the first summary dropped (at most
+    :data:`RETRY_LIST` of them, and about ``budget`` tokens: the call must fit the window;
+    what is not named is repaired afterwards)."""
     text = INSTRUCTION + "\n\n" + material_text
     if missing:
+        named, spent = [], 0
+        for m in missing[:RETRY_LIST]:
+            spent += count_text(m) + 3
+            if budget is not None and spent > budget:
+                break
+            named.append(f"`{m}`")
+        more = len(missing) - len(named)
         text += ("\n\nIdentifiers the previous summary left out; include every one of "
-                 "them verbatim: " + ", ".join(f"`{m}`" for m in missing))
+                 "them verbatim: " + ", ".join(named) + (f" (and {more} more)" if more > 0
+                                                        else ""))
     return text
 
 
-def check(material_text: str, summary: str) -> list[str]:
-    """Identifiers of ``material_text`` that ``summary`` lost (empty: it may be used)."""
-    return missing_identifiers(material_text, summary)
+def check(material_text: str, summary: str, first: str = "") -> list[str]:
+    """Salient identifiers of ``material_text`` that ``summary`` lost (empty: it kept
+    them all). Those that also occur in ``first`` (what was said, as opposed to tool
+    output) come first, so a repair with a budget keeps them before the others."""
+    missing = missing_identifiers(material_text, summary)
+    if not first or not missing:
+        return missing
+    said = set(extract_identifiers(first))
+    return [m for m in missing if m in said] + [m for m in missing if m not in said]
+
+
+def repair(summary: str, missing: Sequence[str], budget: int,
+           count: Callable[[str], int]) -> tuple[str, int]:
+    """``summary`` with ``missing`` identifiers appended verbatim under
+    :data:`REPAIR_HEADING`, as many as fit in ``budget`` tokens (``count`` counts a
+    text), in the order given. Returns the text and how many were appended."""
+    if not missing:
+        return summary, 0
+    heading = (f"\n\n{REPAIR_HEADING}\n(The summary above left these out; they are copied "
+               "from the conversation it replaces.)\n")
+    spent = count(heading)
+    kept: list[str] = []
+    for ident in missing:
+        item = f"`{ident}`" if "`" not in ident else ident
+        n = count(item) + 1  # the separator
+        if spent + n > budget:
+            break
+        kept.append(item)
+        spent += n
+    if not kept:
+        return summary, 0
+    return summary.rstrip() + heading + ", ".join(kept) + "\n", len(kept)
 
 
 def carried_text(pinned: Sequence[tuple[str, Any]]) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from leon.memory import compact as cp
+from leon.memory import fit as ft
 from leon.memory import prune as pr
 from leon.memory.count import Calibration
 from leon.memory.gauge import Gauge
@@ -57,10 +58,21 @@ class View:
     key: tuple[Any, ...]        # identifies the request (for the measured gauge)
     branch_ids: tuple[int, ...]
     fresh: int = 0              # messages before this one were checked in an earlier view
+    limit: int = 0              # the most the request may hold (leon/memory/fit.py)
+    margin: int = 0             # kept below window - reserve for the estimate's error
+    walk: Any = None            # the _Walk it was built from (fit reads it)
+    refs: list[pr.ResultRef] = field(default_factory=list)
+    fit: ft.Plan | None = None  # what fit left out of this request (None: nothing)
+    head: str | None = None     # text of the summary message (summary, pinned), if any
 
     @property
     def due(self) -> bool:
-        return cp.is_due(self.settings, self.estimate, len(self.messages))
+        return cp.is_due(self.settings, self.estimate, len(self.messages), self.limit)
+
+    @property
+    def too_large(self) -> bool:
+        """Over the limit: fit must leave something out before it is sent."""
+        return self.estimate > self.limit
 
     def problems(self) -> list[str]:
         """What the API would refuse in this request (checks only the new messages)."""
@@ -79,6 +91,8 @@ class _Walk:
     tokens: list[int]
     history: int
     other: int
+    sizes: list[int] = field(default_factory=list)  # each message's bytes as sent
+    size: int = 0
 
 
 @dataclass
@@ -88,6 +102,15 @@ class CompactOutcome:
     ok: bool
     reason: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+
+
+def counts_towards_breaker(data: dict[str, Any]) -> bool:
+    """Whether a stored ``compact_rejected`` event counts towards the circuit breaker: a
+    failed call does, a summary that left identifiers out never does (events stored
+    before repairs existed rejected those; they no longer keep a thread blocked)."""
+    if "breaker" in data:
+        return bool(data["breaker"])
+    return not str(data.get("reason", "")).startswith("the summary lost")
 
 
 class ContextManager:
@@ -113,6 +136,8 @@ class ContextManager:
         self._carried: list[Any] = []                       # pinned messages before the cut
         self._summary_upto: int | None = None
         self.failures = 0
+        self._fit_said: Any = None                          # the last fit event's plan
+        self._fit_sticky: Any = None                        # (limit, ids, tool_use_ids) left out
         self._sent: tuple[str, dict[str, int], int, tuple[Any, ...], tuple[int, ...]] | None = None
         self._measured: tuple[tuple[Any, ...], tuple[int, ...], int] | None = None
 
@@ -121,6 +146,23 @@ class ContextManager:
     def blocked(self) -> bool:
         """Automatic compaction stopped after :attr:`BREAKER` failures in a row."""
         return self.failures >= self.BREAKER
+
+    def obstacle(self, view: View, branch: list[Any]) -> str | None:
+        """Why automatic compaction will not run on ``view`` (None: it would)."""
+        s = view.settings
+        if not s.compaction_enabled:
+            return "compaction is disabled (memory.compaction.enabled = false)"
+        if self.blocked:
+            return (f"automatic compaction is blocked after {self.failures} failed calls "
+                    f"until /compact (leon compact {self.thread_id}) succeeds")
+        if len(view.messages) < s.min_messages:
+            return (f"too few messages ({len(view.messages)} of min_messages "
+                    f"{s.min_messages})")
+        cut = cp.find_cut([m.role for m in branch], view.contents,
+                          [round(t * view.factor) for t in view.tokens], s.keep_recent_tokens)
+        if cut is None:
+            return "no earlier turn ends cleanly before the recent ones"
+        return None
 
     def snapshot(self) -> MemorySettings:
         return MemorySettings.of(self.settings, self.model)
@@ -144,9 +186,10 @@ class ContextManager:
                 self._decided.update(e.data.get("ids", []))
             elif e.kind == "compact" or e.data.get("manual"):
                 self.failures = 0
-            elif e.kind == "compact_rejected":
+            elif e.kind == "compact_rejected" and counts_towards_breaker(e.data):
                 self.failures += 1
         self._signature = tuple(sig)
+        self._fit_said = self._fit_sticky = None
         self._carried = []
         if summary_upto is not None:
             self._carried = [m for m in await self.store.branch(self.thread_id)
@@ -194,33 +237,38 @@ class ContextManager:
             k = 0
             walked = _Walk([], [], applied, [], [], 0, 0)
         walk = _Walk(ids, per_message, applied, walked.items[:k], walked.tokens[:k],
-                     walked.history, walked.other)
+                     walked.history, walked.other, walked.sizes[:k], walked.size)
         self._walk(walk, branch, k, refs, s)
         if carried is self._carried:
             self._walked = walk
         items, tokens, history, other_total = walk.items, walk.tokens, walk.history, walk.other
         summary_text = inputs.summary or ""
         carried_text = cp.carried_text([(m.role, m.content) for m in carried])
-        messages = assembler.build(
-            items, summary=(summary_text + carried_text) if (summary_text or carried_text)
-            else None)
+        head = (summary_text + carried_text) if (summary_text or carried_text) else None
+        messages = assembler.build(items, summary=head)
+        tools_tokens, tools_size = tk.tools_counts(inputs.tools)
         raw = {
             "system": tk.text("system", inputs.system),
-            "tools": tk.tools(inputs.tools),
+            "tools": tools_tokens,
             "summary": tk.text("text", SUMMARY_PREFIX + summary_text) if summary_text else 0,
             "pinned": tk.text("text", carried_text) if carried_text else 0,
             "history": other_total + tk.repairs(assembler.repairs),
             "tool_results": history - other_total,
         }
         raw_total = sum(raw.values())
+        # The second measure of the request (count.Calibration): its bytes.
+        raw["bytes"] = (tk.size_of_text(inputs.system) + tools_size
+                        + (tk.size_of_text(SUMMARY_PREFIX + head) if head else 0) + walk.size)
         estimate, factor = cal.estimate(raw), cal.ratio(raw)
         saved = sum(tk.result(r) - tk.variant(r, s)[1] for r in refs
                     if r.tool_use_id in applied)
         raw["saved"] = round(saved * results_factor)
         key = (summary_text, carried_text, tuple(sorted(applied)), s.prune_signature,
                inputs.system, raw["tools"])
+        limit, margin = ft.limit(s, cal.learned)
         return View(messages, s, [it[1]["content"] for it in items], tokens, raw, raw_total,
-                    estimate, factor, plan, force, key, tuple(ids), assembler.fresh)
+                    estimate, factor, plan, force, key, tuple(ids), assembler.fresh,
+                    limit=limit, margin=margin, walk=walk, refs=refs, head=head)
 
     def _walk(self, walk: _Walk, branch: list[Any], start: int, refs: list[pr.ResultRef],
               s: MemorySettings) -> None:
@@ -251,6 +299,9 @@ class ContextManager:
             walk.items.append(item)
             walk.tokens.append(total)
             walk.history += total
+            size = tk.size(item)
+            walk.sizes.append(size)
+            walk.size += size
 
     # -- before and after a call -----------------------------------------------------
     async def prepare(self, inputs: Callable[[], ViewInputs], summarise: Summarise,
@@ -259,11 +310,23 @@ class ContextManager:
         (then ``reload`` the agent's branch), commit the view."""
         await self.spills.ensure(inputs().branch, self.snapshot().hard_clear_threshold)
         view = self.view(inputs())
+        why = ""
         if view.due and not self.blocked:
             outcome = await self.compact(inputs(), summarise, manual=False, view=view)
             if outcome.ok:
                 await reload()
                 view = self.view(inputs())
+                self._fit_sticky = None  # the summary replaced what was left out
+            else:
+                why = outcome.reason
+        if view.too_large:  # raises ContextTooLarge when even the newest turn cannot fit
+            from leon.memory.fitting import fit_view
+
+            why = why or self.obstacle(view, inputs().branch) or \
+                "the request is still too large after compaction"
+            view = await fit_view(self, view, inputs(), why)
+        else:
+            self._fit_said = self._fit_sticky = None
         await self.commit(view, inputs().branch)
         return view
 
@@ -312,7 +375,7 @@ class ContextManager:
             usage.cache_read_input_tokens
         cal = self.calibration(model)
         if cal.observe(reported, raw):
-            await self.store.save_calibration(model, cal.theta)
+            await self.store.save_calibration(model, cal.state)
         if reply_id is not None and reported > 0:  # a proxy may report no input usage
             self._measured = (key, ids + (reply_id,), reported + usage.output_tokens)
         return estimate
@@ -334,4 +397,4 @@ class ContextManager:
     def gauge(self, inputs: ViewInputs) -> Gauge:
         from leon.memory.compaction import gauge_of
 
-        return gauge_of(self, self.view(inputs))
+        return gauge_of(self, self.view(inputs), inputs.branch)

@@ -9,6 +9,11 @@ compaction fire a little early, one that comes out low sends a request that may 
 A *raw* count is additive: a message counts its blocks plus a fixed overhead, so counts
 cached per stored message (``messages.tokens``) add up to the count of a view without
 tokenizing history again.
+
+How two tokenizers disagree depends on the text (prose, code, hex), so a factor learned
+on one kind of tool output can be well off for the next. The calibration therefore also
+learns tokens per *byte* of the request (:func:`content_bytes`), and an estimate is the
+larger of the two: when the mix of text changes, the byte count still bounds it.
 """
 
 from __future__ import annotations
@@ -133,6 +138,27 @@ def count_tools(schemas: list[dict[str, Any]]) -> int:
     return sum(count_text(_dumps(s)) + BLOCK_OVERHEAD for s in schemas)
 
 
+BLOCK_BYTES = 24   # framing of one block (role, type) in the bytes a request sends
+
+
+def content_bytes(content: Any) -> int:
+    """UTF-8 bytes of one message's content as JSON, with a little framing per block:
+    the second measure of a request's size (see :class:`Calibration`)."""
+    if isinstance(content, str):
+        return len(content.encode("utf-8", "replace")) + BLOCK_BYTES
+    blocks = [b for b in content if isinstance(b, dict)]
+    return len(_dumps(blocks).encode("utf-8", "replace")) + BLOCK_BYTES * len(blocks)
+
+
+def text_bytes(text: str) -> int:
+    """Bytes of a system prompt or a summary text (one block)."""
+    return len(text.encode("utf-8", "replace")) + BLOCK_BYTES if text else 0
+
+
+def tools_bytes(schemas: list[dict[str, Any]]) -> int:
+    return sum(len(_dumps(s).encode("utf-8", "replace")) + BLOCK_BYTES for s in schemas)
+
+
 def count_messages(messages: Iterable[dict[str, Any]]) -> int:
     """Raw tokens of API messages, recounted from scratch (tests and the benchmark's
     baseline; the turn loop uses cached counts)."""
@@ -159,6 +185,11 @@ class Calibration:
     the last one is then predicted almost exactly, and one whose mix changed (after a
     compaction or a pruning batch) still well. :attr:`MARGIN` tilts the estimate up, so
     it errs high rather than low.
+
+    It also learns tokens per byte of the request (``raw["bytes"]``, a moving average),
+    and :meth:`estimate` takes the larger of the two estimates: a request whose text
+    tokenizes unlike the recent ones (prose after code) is still not under-estimated by
+    much. :attr:`state` (what is stored per model) is the four factors and that rate.
     """
 
     MARGIN = 0.02
@@ -167,10 +198,19 @@ class Calibration:
     PRIOR = 100.0       # trust in a factor no call has measured yet: the first fits it
     SEEDED = 0.05       # ... and one measured directly
 
+    BYTE_WEIGHT = 0.5   # weight of the newest call in the tokens-per-byte average
+    # Before any call measured it: about 3.5 bytes per token (Anthropic's rule of thumb
+    # for English text), so a first request of unusual text is not badly under-estimated.
+    PER_BYTE = 1 / 3.5
+
     def __init__(self, factors: list[float] | None = None, samples: int = 0):
-        start = factors if factors and len(factors) == len(KINDS) else [self.DEFAULT] * 4
+        n = len(KINDS)
+        start = factors[:n] if factors and len(factors) in (n, n + 1) else [self.DEFAULT] * n
         self.theta = [float(f) for f in start]
         self.samples = samples
+        self.per_byte = (float(factors[n]) if factors and len(factors) == n + 1
+                         and factors[n] > 0 else self.PER_BYTE)
+        self.byte_samples = 1 if self.per_byte != self.PER_BYTE else 0
         n = len(KINDS)
         self._p = [[self.PRIOR if i == j else 0.0 for j in range(n)] for i in range(n)]
 
@@ -178,13 +218,24 @@ class Calibration:
     def learned(self) -> bool:
         return self.samples > 0
 
+    @property
+    def state(self) -> list[float]:
+        """What is stored for the model: the factors, then tokens per byte."""
+        return [*self.theta, self.per_byte]
+
     def ratio(self, raw: dict[str, int]) -> float:
-        """The factor for a request with these raw parts (margin included)."""
+        """The factor for a request with these raw parts (margin included): calibrated
+        estimate over raw tokens. With ``raw["bytes"]`` and a learned rate, at least what
+        the bytes say."""
         x = kinds_of(raw)
         total = sum(x)
         if total <= 0:
             return self.theta[2] * (1 + self.MARGIN)
-        return sum(t * v for t, v in zip(self.theta, x, strict=True)) / total * (1 + self.MARGIN)
+        factor = sum(t * v for t, v in zip(self.theta, x, strict=True)) / total
+        size = raw.get("bytes", 0)
+        if size and self.per_byte:
+            factor = max(factor, size * self.per_byte / total)
+        return factor * (1 + self.MARGIN)
 
     def estimate(self, raw: dict[str, int]) -> int:
         """The calibrated estimate of a request with these raw parts."""
@@ -197,6 +248,12 @@ class Calibration:
         total = sum(x)
         if reported <= 0 or total <= 0 or not 0.2 <= reported / total <= 5.0:
             return False  # a different request was measured: ignore it
+        size = raw.get("bytes", 0)
+        if size and 0.02 <= reported / size <= 2.0:
+            rate = reported / size
+            self.per_byte = rate if not self.byte_samples else (
+                self.per_byte + self.BYTE_WEIGHT * (rate - self.per_byte))
+            self.byte_samples += 1
         x = [v / total for v in x]          # shares: the fit works in ratios
         y = reported / total
         self.samples += 1

@@ -26,6 +26,14 @@ class Gauge:
     compaction_enabled: bool = True
     compaction_blocked: bool = False  # the circuit breaker tripped for this thread
     parts: dict[str, int] = field(default_factory=dict)  # free-form extras (pinned, ...)
+    limit: int = 0              # the most a request may hold (window - reserve - margin)
+    # What the next send does about the fill: "ok" (below the threshold), "compacts",
+    # "fits" (over the threshold, compaction will not run, the request still fits),
+    # "leaves_out" (the request builder clears old tool results / leaves out the oldest
+    # turns), "too_large" (not even the newest turn fits: the send is refused).
+    status: str = "ok"
+    why: str = ""               # why compaction will not run ("" when it would)
+    note: str = ""              # one line for a person: what happens next and why
 
     @property
     def total(self) -> int:

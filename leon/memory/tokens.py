@@ -11,11 +11,14 @@ from typing import Any
 from leon.memory import prune as pr
 from leon.memory.count import (
     BLOCK_OVERHEAD,
+    content_bytes,
     count_other,
     count_system,
     count_text,
     count_tools,
     split_content,
+    text_bytes,
+    tools_bytes,
 )
 from leon.memory.settings import MemorySettings
 from leon.memory.view import MISSING_RESULT
@@ -36,6 +39,22 @@ class TokenCache:
         self.pruned: dict[int, tuple[tuple[Any, ...], Any, int]] = {}  # id -> (key, content, n)
         self.items: dict[int, tuple[int, dict[str, Any]]] = {}  # id -> view item, unpruned
         self.refs: dict[Any, pr.ResultRef] = {}             # see prune.make_refs
+        self.sizes: dict[Any, int] = {}                     # view item identity -> bytes
+
+    def size(self, item: tuple[Any, dict[str, Any]]) -> int:
+        """Bytes of one view item ``(identity, message)`` as sent (the identity changes
+        whenever its content does, so it is counted once)."""
+        n = self.sizes.get(item[0])
+        if n is None:
+            n = self.sizes[item[0]] = content_bytes(item[1]["content"])
+        return n
+
+    def size_of_text(self, text: str) -> int:
+        key = "bytes\0" + text
+        n = self.texts.get(key)
+        if n is None:
+            n = self.texts[key] = text_bytes(text)
+        return n
 
     def text(self, kind: str, text: str) -> int:
         """A repeated text: ``system`` prompt or a ``text`` block."""
@@ -49,13 +68,20 @@ class TokenCache:
         return n
 
     def tools(self, schemas: list[dict[str, Any]]) -> int:
+        return self.tools_counts(schemas)[0]
+
+    def tools_counts(self, schemas: list[dict[str, Any]]) -> tuple[int, int]:
+        """Raw tokens and bytes of the tool schemas (one serialisation per call)."""
         if not schemas:
-            return 0
+            return 0, 0
         key = "tools\0" + json.dumps(schemas, sort_keys=True)
         n = self.texts.get(key)
         if n is None:
             n = self.texts[key] = count_tools(schemas)
-        return n
+        size = self.texts.get("bytes\0" + key)
+        if size is None:
+            size = self.texts["bytes\0" + key] = tools_bytes(schemas)
+        return n, size
 
     def message(self, m: Any) -> tuple[int, int]:
         """``(total, other)`` raw tokens of a stored message: all of it, and what is not

@@ -204,18 +204,7 @@ class ContextGauge(Widget):
         muted = self.style_of("gauge--muted")
         total = gauge.total + self.streaming_tokens
         lines = [Text(f"{_n(total)} / {_n(gauge.window)} tokens", style=muted)]
-        if not gauge.compaction_enabled:
-            lines.append(Text("compaction off", style=muted))
-        elif gauge.compaction_blocked:
-            lines.append(Text("auto-compaction paused after failures: /compact",
-                              style=self.style_of("gauge--over")))
-        elif total > gauge.threshold:
-            lines.append(Text("over the threshold: compacts on the next send",
-                              style=self.style_of("gauge--over")))
-        else:
-            until = max(0, gauge.threshold - total)
-            lines.append(Text.assemble((_n(until), self.style_of("gauge--ok")),
-                                       (" tokens until compaction", "")))
+        lines.append(self._outlook(gauge, total))
         if gauge.pruning_saved:
             lines.append(Text(f"pruning saves {_n(gauge.pruning_saved)} tokens", style=muted))
         pending = gauge.parts.get("prune_pending")
@@ -225,6 +214,20 @@ class ContextGauge(Widget):
             lines.append(Text(f"/compact would replace ~{_n(self.compact_frees)} tokens "
                               "with a summary", style=muted))
         return lines
+
+    def _outlook(self, gauge: Gauge, total: int) -> Text:
+        """What the next send does about the fill, as the memory layer decided it
+        (:attr:`Gauge.note`): when compaction will not run, why, and what the request
+        builder does instead."""
+        if gauge.status == "ok" and gauge.note.endswith("tokens until compaction"):
+            until = max(0, gauge.threshold - total)  # follows the streaming reply
+            return Text.assemble((_n(until), self.style_of("gauge--ok")),
+                                 (" tokens until compaction", ""))
+        if gauge.status == "ok":
+            blocked = gauge.compaction_blocked and gauge.compaction_enabled
+            return Text(gauge.note, style=self.style_of("gauge--over" if blocked
+                                                        else "gauge--muted"))
+        return Text(gauge.note or "over the threshold", style=self.style_of("gauge--over"))
 
     # -- text for tests and the tmux check ---------------------------------------------
     @property
