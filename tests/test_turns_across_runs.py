@@ -169,3 +169,22 @@ def test_each_reply_names_the_model_that_wrote_it(env, fake_api, leon_paths):
     assert run(env, "run", "-m", MODEL, "--thread", "m", "two").returncode == 0
     shown = run(env, "threads", "show", "m").stdout
     assert shown.index("Claude (claude-haiku-4-5)") < shown.index(f"Claude ({MODEL})")
+
+
+def test_unsent_marks_and_models_survive_export_and_import(env, fake_api, leon_paths, tmp_path):
+    fake_api.script(*rate_limited_for_good())
+    assert run(env, "run", "-m", MODEL, "--thread", "x", "lost prompt").returncode == 1
+    fake_api.script(text("kept answer"))
+    assert run(env, "run", "-m", MODEL, "--thread", "x", "kept prompt").returncode == 0
+    dump = tmp_path / "x.json"
+    assert run(env, "threads", "export", "x", "-f", "json", "-o", str(dump)).returncode == 0
+    out = run(env, "threads", "import", str(dump))
+    assert out.returncode == 0, out.stderr
+    new_id = out.stdout.split()[-1]
+    shown = run(env, "threads", "show", new_id).stdout
+    assert "lost prompt" in shown and "not sent" in shown
+    assert f"## Claude ({MODEL})" in shown
+    # ... and a request on the imported thread still leaves the unsent prompt out.
+    fake_api.script(text("again"))
+    assert run(env, "run", "-m", MODEL, "--thread", new_id, "next").returncode == 0
+    assert user_texts(fake_api.message_requests()[-1]["body"]) == ["kept prompt", "next"]
