@@ -27,6 +27,7 @@ from leon.store import NotFound, StoreError, Stores
 from leon.store.export import export_json, export_markdown, import_json, read_export
 from leon.store.validate import Invalid
 from leon.textsafe import bad_bytes_note, escape_json, json_dumps, one_line, read_all
+from leon.units import human_size
 
 
 def err(message: str) -> None:
@@ -265,7 +266,7 @@ def _describe(event: ev.AgentEvent) -> None:
         if event.meta.get("not_run"):
             print("  not run: the reply ended short (see below)", file=sys.stderr)
             return
-        print(f"  {state}, {_size(event.bytes)}", file=sys.stderr)
+        print(f"  {state}, {human_size(event.bytes)}", file=sys.stderr)
     elif isinstance(event, ev.WaitingForThread):
         print(f"leon: waiting for the other leon ({event.holder}) on this thread (up to "
               f"{event.limit_text}; --no-wait gives up at once)…", file=sys.stderr)
@@ -287,14 +288,6 @@ def retry_line(event: ev.Retried) -> str:
     left = f", {duration_text(event.left)} left" if event.left is not None else ""
     return (f"{event.reason}; retrying in {duration_text(event.delay)} "
             f"(attempt {event.attempt + 1}{left})")
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / 1024 / 1024:.1f} MB"
 
 
 def _when(ts: float) -> str:

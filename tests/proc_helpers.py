@@ -101,3 +101,21 @@ def snapshot(root: Path) -> dict[str, tuple[Any, ...]]:
             entry += (os.readlink(p),)
         out[str(p.relative_to(root))] = entry
     return out
+
+
+def child_pids(pid: int, needle: bytes) -> list[int]:
+    """Live processes whose parent is ``pid`` and whose command line holds ``needle``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if ppid == pid and needle in cmd:
+            found.append(int(entry))
+    return found

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from proc_helpers import child_pids
 
 from leon.agent.tools import ToolContext, ToolRegistry
 from leon.agent.tools.linematch import LineMatcher, translate
@@ -26,23 +27,6 @@ def reference(pattern: str, text: str, flags: int = 0) -> list[int]:
     rx = re.compile(pattern, flags)
     return [i for i, line in enumerate(lines) if rx.search(line)]
 
-
-def grep_children() -> list[int]:
-    """Live grep child processes of this test process."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read()
-        except OSError:
-            continue
-        if ppid == os.getpid() and b"linematch.py" in cmd:
-            pids.append(int(entry))
-    return pids
 
 
 @pytest.fixture
@@ -79,20 +63,20 @@ async def test_backtracking_pattern_times_out_with_an_error_and_no_child_left(ws
     assert res.is_error and res.meta["timed_out"]
     assert "took too long" in res.content and "simplify" in res.content.lower()
     assert "lookahead" in res.content
-    assert grep_children() == []
+    assert child_pids(os.getpid(), b"linematch.py") == []
 
 
 async def test_cancelled_grep_kills_its_child(ws: Path) -> None:
     (ws / "f.txt").write_text("a" * 40 + "!\n")
     task = asyncio.ensure_future(grep(ws, time_limit=600, pattern=r"(a+)+\1$"))
     deadline = time.monotonic() + 30
-    while not grep_children():
+    while not child_pids(os.getpid(), b"linematch.py"):
         assert time.monotonic() < deadline, "the grep child never started"
         await asyncio.sleep(0.02)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert grep_children() == []
+    assert child_pids(os.getpid(), b"linematch.py") == []
 
 
 # --- the engine keeps Python's meaning ------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from fakeapi import stall_after, text, tool_use
+from proc_helpers import child_pids
 
 MODEL = ("-m", "claude-sonnet-4-6")
 EXIT_DEADLINE = 10.0  # generous for a loaded CI machine; the measured times are ~0.1 s
@@ -92,23 +93,6 @@ class Running:
         return self.err.decode("utf-8", "replace")
 
 
-def children(pid: int, needle: bytes) -> list[int]:
-    """Processes whose parent is ``pid`` and whose command line holds ``needle``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read()
-        except OSError:
-            continue
-        if ppid == pid and needle in cmd:
-            found.append(int(entry))
-    return found
-
 
 def gone(pid: int) -> bool:
     """True once ``pid`` no longer runs (a zombie waiting for init counts as gone)."""
@@ -173,10 +157,10 @@ def test_signal_ends_leon_run_whatever_it_is_doing(env, fake_api, ws, leon_paths
     pid = run.proc.pid
     victim: list[int] = []
     if scenario == "grep":
-        run.wait_until(lambda: victim.extend(children(pid, b"linematch.py")) or victim,
+        run.wait_until(lambda: victim.extend(child_pids(pid, b"linematch.py")) or victim,
                        "the grep child")
     elif scenario == "bash":
-        run.wait_until(lambda: victim.extend(children(pid, b"sleep\x00100")) or victim,
+        run.wait_until(lambda: victim.extend(child_pids(pid, b"sleep\x00100")) or victim,
                        "the sleep command")
     else:
         run.wait_until(lambda: kept in run.stdout, "the first words of the reply")

@@ -21,6 +21,7 @@ from leon.store.db import (
     plain_file_problem,
     readonly_uri,
 )
+from leon.units import human_size
 
 MAX_PROBLEMS = 10  # lines of quick_check/integrity_check output shown
 
@@ -110,7 +111,7 @@ def diagnose(path: Path, name: str, known_version: int) -> Diagnosis:
     if problems != ["ok"]:
         return _damaged(name, path, "integrity check failed", problems, aside, restore)
     size = st.st_size + (os.stat(f"{path}-wal").st_size if os.path.exists(f"{path}-wal") else 0)
-    facts = f"integrity ok, schema v{version}, mode {mode:o}, {_size(size)}"
+    facts = f"integrity ok, schema v{version}, mode {mode:o}, {human_size(size)}"
     if mode != 0o600:
         return Diagnosis(name, path, "not_private", facts,
                          advice=[f"make it private: chmod 600 '{path}'"])
@@ -146,11 +147,3 @@ def _locked(name: str, path: Path) -> Diagnosis:
     who = f"process {pid}" if pid else "another process"
     return Diagnosis(name, path, "locked", f"locked by {who}; it could not be read",
                      advice=["wait for it to finish, or stop it; then run `leon doctor` again"])
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / 1024 / 1024:.1f} MB"

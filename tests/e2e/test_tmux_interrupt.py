@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from fakeapi import stall_after, text, tool_use
+from proc_helpers import child_pids
 from test_tmux import tmux, wait_for_screen
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,
@@ -23,22 +24,6 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,
 
 DEADLINE = 30.0
 
-
-def child_pids(pid: int, needle: bytes) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read()
-        except OSError:
-            continue
-        if ppid == pid and needle in cmd:
-            found.append(int(entry))
-    return found
 
 
 def wait_for(condition, what: str, deadline: float = DEADLINE):

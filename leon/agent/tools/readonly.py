@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from leon.units import human_size
+
 from .base import Tool, ToolContext, ToolError, ToolResult
 from .grepchild import FileSender, GrepTimedOut, run_grep
 from .linematch import MAX_PATTERN_CHARS
@@ -95,17 +97,6 @@ def _missing(ctx: ToolContext, p: Path, what: str = "file or directory") -> Tool
         names_shown = ", ".join(repr(display_path(ctx, parent / c)) for c in close)
         msg += f"; did you mean {names_shown}?"
     return ToolError(msg)
-
-
-def _human_size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    size = float(n)
-    for unit in ("KB", "MB", "GB", "TB"):
-        size /= 1024
-        if size < 1024 or unit == "TB":
-            return f"{size:.1f} {unit}"
-    raise AssertionError("unreachable")
 
 
 def _expand_braces(pattern: str, limit: int = 64) -> list[str]:
@@ -346,7 +337,7 @@ class ListDirTool(_ReadOnlyTool):
         except OSError:
             return (1, e.name, f"{e.name}  (unreadable)")
         if stat.S_ISREG(st.st_mode):
-            return (1, e.name, f"{e.name}  ({_human_size(st.st_size)})")
+            return (1, e.name, f"{e.name}  ({human_size(st.st_size)})")
         return (1, e.name, f"{e.name}  (special file)")
 
 

@@ -28,6 +28,7 @@ from leon.store.leon_store import LeonStore
 from leon.textsafe import clean, one_line
 from leon.ui.pane_keys import pane_bindings
 from leon.ui.screens.spill_view import SpillView, clean_text
+from leon.units import human_size
 
 MAX_BYTES = 8 * 1024 * 1024         # larger files show their start; the pager shows all
 MAX_HIGHLIGHT_BYTES = 1024 * 1024   # larger files are shown plain (Pygments is ~1 MB/s)
@@ -42,15 +43,6 @@ class SpillFile:
     modified: float
     tool: str = ""
     note: str = ""
-
-
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 async def list_spills(store: LeonStore, paths: Paths, thread_id: str) -> list[SpillFile]:

@@ -17,6 +17,7 @@ from textual.widgets import Static
 from leon.agent import events as ev
 from leon.llm.base import duration_text
 from leon.textsafe import one_line
+from leon.units import human_size
 
 MAX_FEED_ITEMS = 200
 
@@ -46,15 +47,11 @@ def _first(data: dict[str, Any], *names: str) -> Any:
 
 
 def _size(n: Any) -> str:
+    """A size from an event's data, which may hold anything."""
     try:
-        value = float(n)
+        return human_size(float(n))
     except (TypeError, ValueError):
         return str(n)
-    if value < 1024:
-        return f"{int(value)} B"
-    if value < 1024 * 1024:
-        return f"{value / 1024:.1f} KB"
-    return f"{value / 1024 / 1024:.1f} MB"
 
 
 def describe_memory(name: str, data: dict[str, Any]) -> Described:

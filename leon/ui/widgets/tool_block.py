@@ -16,6 +16,7 @@ from textual.widgets import Static
 
 from leon.textsafe import clean, one_line
 from leon.ui.widgets.message import Block
+from leon.units import human_size
 
 PREVIEW_LINES = 24
 STATUS = {
@@ -26,14 +27,6 @@ STATUS = {
 }
 # A spill file path as the memory layer writes it into the tool result.
 _SPILL_PATH = re.compile(r"(/[^\s'\"`()]+/spill/[^\s'\"`()]+)")
-
-
-def human_size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / 1024 / 1024:.1f} MB"
 
 
 def args_summary(name: str, args: dict[str, Any], limit: int = 70) -> str:
